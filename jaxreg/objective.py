@@ -1,0 +1,188 @@
+"""Objectives: model + loss + penalty, as pure functions of ``(params, penalty, batch)``.
+
+The regularisation convention, fixed here once for all of jaxreg::
+
+    J(W, b) = reduce_n ℓ(x_n W + b, y_n)  +  (λ₂ / 2) ‖W‖²  +  λ₁ ‖W‖₁
+
+with ``reduce`` the mean (default) or the sum of the per-example losses, and the bias ``b``
+unpenalised unless ``penalize_intercept=True``.
+
+* The paper (seed 003) writes the L2 term as ``λ ‖w‖²`` but its code uses the gradient ``λ w``,
+  which is this convention: ``λ₂ = λ`` of the paper's code (``= 2 λ`` of its text).
+* The notebook (seed 002) writes ``0.5 * reg * ‖W‖²``: ``λ₂ = reg`` with ``reduction="mean"``.
+* scikit-learn's ``LogisticRegression`` minimises ``C Σ_n ℓ_n + ½‖w‖²`` (L2) or
+  ``C Σ_n ℓ_n + ‖w‖₁`` (L1). Dividing by ``C n``: with ``reduction="mean"``,
+  ``λ = 1 / (C n)``, i.e. ``C = 1 / (n λ)``, for both penalties (see :func:`lambda_to_sklearn_C`).
+
+Shapes: ``X: (n, d)``; single-output models have ``W: (d,)``, ``b: ()`` and ``scores: (n,)``;
+multiclass models have ``W: (d, C)``, ``b: (C,)`` and ``scores: (n, C)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxreg import losses
+
+LOSS_NAMES = tuple(losses.PER_EXAMPLE_LOSSES)
+
+
+class Batch(NamedTuple):
+    """A data batch. X: (n, d) features; y: (n,) targets (real, 0/1, or int class labels)."""
+
+    X: jax.Array
+    y: jax.Array
+
+
+class Penalty(NamedTuple):
+    """Regularisation strengths (vmappable, differentiable): λ₂ of (λ₂/2)‖W‖², λ₁ of λ₁‖W‖₁."""
+
+    l2: jax.Array | float = 0.0
+    l1: jax.Array | float = 0.0
+
+
+def penalty(kind: str, strength) -> Penalty:
+    """``Penalty`` for ``kind`` in {"l2", "l1", "none"} with strength λ (a scalar or an array).
+
+    A grid over penalty *types* is then just a grid of ``Penalty`` values, so L1 and L2 models
+    train side by side in one vmapped program.
+    """
+    kind = kind.lower()
+    zero = jnp.zeros_like(jnp.asarray(strength, dtype=jnp.result_type(float)))
+    if kind == "l2":
+        return Penalty(l2=zero + strength, l1=zero)
+    if kind == "l1":
+        return Penalty(l2=zero, l1=zero + strength)
+    if kind == "none":
+        return Penalty(l2=zero, l1=zero)
+    raise ValueError(f"penalty kind must be 'l2', 'l1' or 'none', got {kind!r}")
+
+
+def lambda_to_sklearn_C(lam, n_samples):
+    """scikit-learn's ``C`` equivalent to λ under jaxreg's mean-loss convention: C = 1/(n λ)."""
+    return 1.0 / (n_samples * lam)
+
+
+def sklearn_C_to_lambda(C, n_samples):
+    """Inverse of :func:`lambda_to_sklearn_C`: λ = 1/(n C)."""
+    return 1.0 / (n_samples * C)
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """A model and its loss. Static (hashable): safe to close over or pass as a static argument.
+
+    Args:
+      loss: one of ``"squared"`` (linear regression), ``"logistic"``, ``"logistic_mse"``,
+        ``"softmax"``, ``"hinge"``.
+      n_classes: number of classes C for ``"softmax"``/``"hinge"``; 1 otherwise.
+      reduction: ``"mean"`` or ``"sum"`` of the per-example losses.
+      fit_intercept: whether ``params`` holds a bias ``"b"``. Use ``False`` when X already has a
+        constant bias feature (the paper's 785th feature), which is then penalised like W.
+      penalize_intercept: include ``b`` in the penalty (glmnet and scikit-learn do not).
+    """
+
+    loss: str
+    n_classes: int = 1
+    reduction: str = losses.MEAN
+    fit_intercept: bool = True
+    penalize_intercept: bool = False
+
+    def __post_init__(self):
+        if self.loss not in LOSS_NAMES:
+            raise ValueError(f"loss must be one of {LOSS_NAMES}, got {self.loss!r}")
+        if self.reduction not in losses.REDUCTIONS:
+            raise ValueError(f"reduction must be one of {losses.REDUCTIONS}, got {self.reduction!r}")
+        if self.is_multiclass:
+            if not isinstance(self.n_classes, int) or self.n_classes < 2:
+                raise ValueError(f"n_classes must be an int >= 2 for loss={self.loss!r}, got {self.n_classes!r}")
+        elif self.n_classes != 1:
+            raise ValueError(f"n_classes must be 1 for loss={self.loss!r}, got {self.n_classes!r}")
+
+    @property
+    def is_multiclass(self) -> bool:
+        return self.loss in losses.MULTICLASS_LOSSES
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.loss != "squared"
+
+    # ----------------------------------------------------------------------------- parameters
+    def init_params(self, n_features: int, key=None, scale: float = 0.0, dtype=jnp.float32):
+        """Zeros, or N(0, scale²) weights from ``key`` (the paper's text: scale 1). b starts at 0."""
+        w_shape = (n_features, self.n_classes) if self.is_multiclass else (n_features,)
+        b_shape = (self.n_classes,) if self.is_multiclass else ()
+        if key is None or scale == 0.0:
+            W = jnp.zeros(w_shape, dtype)
+        else:
+            W = scale * jax.random.normal(key, w_shape, dtype)
+        params = {"W": W}
+        if self.fit_intercept:
+            params["b"] = jnp.zeros(b_shape, dtype)
+        return params
+
+    def penalized_part(self, params):
+        """The parameters the penalty applies to: W, and b only if ``penalize_intercept``."""
+        if self.penalize_intercept and "b" in params:
+            return params
+        return {"W": params["W"]}
+
+    # ----------------------------------------------------------------------------- the model
+    def scores(self, params, X):
+        """s = X W + b: (n,) or (n, C)."""
+        s = X @ params["W"]
+        return s + params["b"] if "b" in params else s
+
+    def predict_proba(self, params, X):
+        """σ(s) for the logistic losses, softmax(s) for multiclass, s itself for regression."""
+        s = self.scores(params, X)
+        if self.is_multiclass:
+            return jax.nn.softmax(s, axis=-1)
+        if self.is_classifier:
+            return jax.nn.sigmoid(s)
+        return s
+
+    def predict(self, params, X):
+        """Class labels (threshold 0.5 on σ(s), i.e. s > 0; argmax for multiclass) or values."""
+        s = self.scores(params, X)
+        if self.is_multiclass:
+            return jnp.argmax(s, axis=-1)
+        if self.is_classifier:
+            return (s > 0).astype(jnp.int32)
+        return s
+
+    def accuracy(self, params, batch: Batch):
+        """Fraction of correct labels (classifiers); for regression, R² is more useful."""
+        return jnp.mean(self.predict(params, batch.X) == batch.y.astype(jnp.int32))
+
+    # ----------------------------------------------------------------------------- the objective
+    def per_example_loss(self, params, batch: Batch):
+        return losses.PER_EXAMPLE_LOSSES[self.loss](self.scores(params, batch.X), batch.y)
+
+    def data_loss(self, params, batch: Batch):
+        """reduce_n ℓ(s_n, y_n), without the penalty."""
+        return losses.reduce_losses(self.per_example_loss(params, batch), self.reduction)
+
+    def penalty_value(self, params, pen: Penalty):
+        """(λ₂/2)‖θ‖² + λ₁‖θ‖₁ over the penalised parameters θ."""
+        leaves = jax.tree_util.tree_leaves(self.penalized_part(params))
+        l2 = sum(losses.l2_penalty(leaf) for leaf in leaves)
+        l1 = sum(losses.l1_penalty(leaf) for leaf in leaves)
+        return pen.l2 * l2 + pen.l1 * l1
+
+    def value(self, params, pen: Penalty, batch: Batch):
+        """J = data loss + penalty (a scalar)."""
+        return self.data_loss(params, batch) + self.penalty_value(params, pen)
+
+    def smooth_value(self, params, pen: Penalty, batch: Batch):
+        """J without the L1 term: the smooth part that proximal methods differentiate."""
+        return self.value(params, pen._replace(l1=jnp.zeros_like(jnp.asarray(pen.l1))), batch)
+
+    def grad(self, params, pen: Penalty, batch: Batch):
+        """The closed-form gradient (L1 as the subgradient sign(w), sign(0) = 0); see grads.py."""
+        from jaxreg.grads import objective_grad
+
+        return objective_grad(self, params, pen, batch)
