@@ -34,31 +34,31 @@ def _find_reproduce_script() -> Path | None:
     return None
 
 
-def _reproduce(args) -> int:
+def _reproduce(rest) -> int:
     script = _find_reproduce_script()
     if script is None:
         print("jaxreg reproduce: experiments/reproduce.py not found; run it from a source checkout "
               "of jaxreg (git clone ...; cd jaxreg; python experiments/reproduce.py)", file=sys.stderr)
         return 2
-    return subprocess.call([sys.executable, str(script), *args.rest], cwd=script.parent.parent)
+    return subprocess.call([sys.executable, str(script), *rest], cwd=script.parent.parent)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="jaxreg", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    data = sub.add_parser("data", help="fetch and verify MNIST", add_help=False)
-    data.add_argument("rest", nargs=argparse.REMAINDER)
-    sub.add_parser("info", help="versions and devices")
-    rep = sub.add_parser("reproduce", help="regenerate results/ (runs experiments/reproduce.py)", add_help=False)
-    rep.add_argument("rest", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    if args.command == "data":
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Sub-commands that forward their own options are dispatched before argparse sees them.
+    if argv and argv[0] == "data":
         from jaxreg.data.fetch import main as data_main
 
-        return data_main(args.rest) or 0
-    if args.command == "info":
-        return _info(args)
-    return _reproduce(args)
+        return data_main(argv[1:]) or 0
+    if argv and argv[0] == "reproduce":
+        return _reproduce(argv[1:])
+    parser = argparse.ArgumentParser(prog="jaxreg", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("data", help="fetch and verify MNIST (jaxreg data --help)")
+    sub.add_parser("info", help="versions and devices")
+    sub.add_parser("reproduce", help="regenerate results/ (runs experiments/reproduce.py)")
+    args = parser.parse_args(argv)
+    return _info(args)
 
 
 if __name__ == "__main__":

@@ -144,6 +144,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
         with os.fdopen(fd, "wb") as f:
             f.write(header)
             f.write(np.ascontiguousarray(array).tobytes())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
