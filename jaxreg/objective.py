@@ -20,10 +20,12 @@ multiclass models have ``W: (d, C)``, ``b: (C,)`` and ``scores: (n, C)``.
 from __future__ import annotations
 
 import dataclasses
+from numbers import Integral
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxreg import losses
 
@@ -96,8 +98,10 @@ class Objective:
             raise ValueError(f"loss must be one of {LOSS_NAMES}, got {self.loss!r}")
         if self.reduction not in losses.REDUCTIONS:
             raise ValueError(f"reduction must be one of {losses.REDUCTIONS}, got {self.reduction!r}")
+        if isinstance(self.n_classes, Integral) and not isinstance(self.n_classes, (bool, np.bool_)):
+            object.__setattr__(self, "n_classes", int(self.n_classes))  # e.g. np.int64 from y.max() + 1
         if self.is_multiclass:
-            if not isinstance(self.n_classes, int) or self.n_classes < 2:
+            if type(self.n_classes) is not int or self.n_classes < 2:
                 raise ValueError(f"n_classes must be an int >= 2 for loss={self.loss!r}, got {self.n_classes!r}")
         elif self.n_classes != 1:
             raise ValueError(f"n_classes must be 1 for loss={self.loss!r}, got {self.n_classes!r}")

@@ -247,7 +247,7 @@ def make_trainer(objective: Objective, config: TrainConfig):
                 state = state._replace(
                     ref_params=_select(at_check, params, state.ref_params),
                     stopped=state.stopped | converged, active=state.active & ~converged,
-                    stop_epoch=jnp.where(converged, epoch + 1, state.stop_epoch))
+                    stop_epoch=jnp.where(converged, epoch + 1, state.stop_epoch).astype(jnp.int32))
             return state
 
         def run_epoch(state: _State, epoch):
@@ -281,7 +281,9 @@ def make_trainer(objective: Objective, config: TrainConfig):
             if rule == "logistic_paper":
                 drop = can & (state.n_evals >= 3) & (h_acc < state.prev_acc)
                 state = state._replace(
-                    selected=_select(drop, state.prevprev_params, state.params),
+                    # once stopped (or diverged), keep the choice: do not fall back to the last θ
+                    selected=_select(drop, state.prevprev_params,
+                                     _select(can, state.params, state.selected)),
                     prevprev_params=_select(can, state.prev_params, state.prevprev_params),
                     prev_params=_select(can, state.params, state.prev_params),
                     prev_acc=jnp.where(can, h_acc, state.prev_acc))
@@ -305,7 +307,7 @@ def make_trainer(objective: Objective, config: TrainConfig):
                 stop = can & (state.bad_count >= config.patience)
             return state._replace(
                 stopped=state.stopped | stop, active=state.active & ~stop,
-                stop_epoch=jnp.where(stop, epoch, state.stop_epoch),
+                stop_epoch=jnp.where(stop, epoch, state.stop_epoch).astype(jnp.int32),
                 n_evals=state.n_evals + can.astype(jnp.int32))
 
         def record(state: _State, r):

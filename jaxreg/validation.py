@@ -72,6 +72,8 @@ def check_scalar(value, name: str, *, low=None, high=None, low_inclusive=True, i
         if arr.ndim != 0:
             raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
         value = arr.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
     if integer and (not float(value).is_integer()):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     value = int(value) if integer else float(value)

@@ -1,0 +1,247 @@
+"""Tests of jaxreg.sweep. Compile time dominates, so the tests share a few programs: the
+16-model grid (one program), chunks of 4 (one program reused by every small grid, since an
+explicit chunk_size pads every grid to 4 models), batch size 5 (one), the unvmapped trainer
+(one), and two in the sharding subprocess."""
+import dataclasses
+import io
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from jaxreg.objective import Objective
+from jaxreg.progress import ProgressBar, format_bar
+from jaxreg.sweep import AXES, SweepResult, model_bytes, sweep
+from jaxreg.train import Hyper, TrainConfig, prepare_data, train
+
+OBJ = Objective("logistic")
+CFG = TrainConfig(method="minibatch", batch_size=8, n_epochs=6, eval_every=2)
+GRID = {"penalty": ["l1", "l2"], "lam": [0.1, 0.01], "learning_rate": [0.1, 0.5], "seed": [0, 1]}
+KEY = jax.random.PRNGKey(42)
+SCALE = 0.1
+
+
+def make_data(config=CFG, holdout=True):
+    rng = np.random.default_rng(0)
+    w = np.array([1.5, -1.0, 0.5])
+    X, Xh, Xt = rng.normal(size=(40, 3)), rng.normal(size=(15, 3)), rng.normal(size=(20, 3))
+    lab = lambda A: (A @ w + rng.normal(size=len(A)) > 0).astype(float)  # noqa: E731
+    if not holdout:
+        return prepare_data(OBJ, config, X, lab(X))
+    return prepare_data(OBJ, config, X, lab(X), Xh, lab(Xh), Xt, lab(Xt))
+
+
+def leaves_close(a, b, atol=1e-12):
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.shape == y.shape
+        if x.dtype == bool or np.issubdtype(x.dtype, np.integer):
+            np.testing.assert_array_equal(x, y)
+        else:
+            np.testing.assert_allclose(x, y, rtol=0, atol=atol)
+
+
+def take(result: SweepResult, i):
+    return jax.tree_util.tree_map(lambda a: a[i], result.flat)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_data()
+
+
+@pytest.fixture(scope="module")
+def full(data):
+    return sweep(OBJ, data, CFG, GRID, key=KEY, init_scale=SCALE)
+
+
+@pytest.fixture(scope="module")
+def chunked(data):
+    return sweep(OBJ, data, CFG, GRID, key=KEY, init_scale=SCALE, chunk_size=4)
+
+
+def test_grid_shapes_axes_and_flat_order(full, data):
+    assert full.axes == ("penalty", "lam", "learning_rate", "seed")
+    assert full.values == (("l1", "l2"), (0.1, 0.01), (0.1, 0.5), (0, 1))
+    assert full.shape == (2, 2, 2, 2)
+    assert full.history.holdout_acc.shape == (2, 2, 2, 2, CFG.n_records)
+    assert full.params["W"].shape == (2, 2, 2, 2, 3) and full.params["b"].shape == (2, 2, 2, 2)
+    assert full.diverged.shape == full.stop_epoch.shape == full.metric("test_acc").shape == (2, 2, 2, 2)
+    assert full.flat.history.holdout_acc.shape == (16, CFG.n_records)
+    assert full.configs[5] == {"penalty": "l1", "lam": 0.01, "learning_rate": 0.1, "seed": 1}
+    assert full.history.holdout_acc[0, 1, 0, 1].tolist() == full.flat.history.holdout_acc[5].tolist()
+    assert full.chunk_sizes == {None: (16, 1)}
+    assert not full.diverged.any() and (full.n_updates == 6 * 5).all()
+    # seeds= is shorthand for a trailing seed axis (same program, same results)
+    no_seed = {k: v for k, v in GRID.items() if k != "seed"}
+    again = sweep(OBJ, data, CFG, no_seed, seeds=[0, 1], key=KEY, init_scale=SCALE)
+    assert again.axes == full.axes
+    leaves_close(again.flat, full.flat, atol=0)
+
+
+def test_members_equal_single_train_calls(full, data):
+    for i, c in enumerate(full.configs):
+        lam = c["lam"]
+        hyper = Hyper(learning_rate=c["learning_rate"], l2=lam * (c["penalty"] == "l2"),
+                      l1=lam * (c["penalty"] == "l1"))
+        one = train(OBJ, data, hyper, CFG, key=jax.random.fold_in(KEY, c["seed"]), init_scale=SCALE)
+        leaves_close(one, take(full, i))
+    # the seed axis changes both the initial weights and the shuffles
+    a, b = full.params["W"][0, 0, 0, 0], full.params["W"][0, 0, 0, 1]
+    assert not np.allclose(a, b)
+    # final metrics are those of the selected weights
+    best = full.best("holdout_loss")
+    np.testing.assert_allclose(best.metrics["holdout_loss"], np.mean(OBJ.per_example_loss(
+        best.params, data.holdout)), rtol=1e-12)
+
+
+def test_chunked_equals_unchunked(full, chunked):
+    assert chunked.chunk_sizes == {None: (4, 4)}
+    leaves_close(full.flat, chunked.flat)
+    leaves_close(full.final, chunked.final)
+
+
+def test_auto_chunk_size_from_memory_budget(data, chunked):
+    per_model = model_bytes(OBJ, CFG, data)
+    assert 0 < per_model < 100_000
+    auto = sweep(OBJ, data, CFG, GRID, key=KEY, init_scale=SCALE, memory_budget=4.5 * per_model)
+    assert auto.chunk_sizes == {None: (4, 4)}
+    leaves_close(auto.flat, chunked.flat, atol=0)
+
+
+def test_divergence_is_isolated(data):
+    # with λ₂ = 0.1, GD multiplies W by (1 - ηλ₂) each step: η = 1e100 overflows in a few steps
+    # (without a penalty the log-loss gradient is bounded and W only grows linearly)
+    kw = dict(key=KEY, init_scale=SCALE, chunk_size=4, hyper=Hyper(l2=0.1))
+    ok = sweep(OBJ, data, CFG, {"learning_rate": [0.1, 0.5], "seed": [3]}, **kw)
+    bad = sweep(OBJ, data, CFG, {"learning_rate": [0.1, 1e100, 0.5], "seed": [3]}, **kw)
+    assert bad.diverged.tolist() == [[False], [True], [False]]
+    assert all(np.isfinite(v).all() for v in jax.tree_util.tree_leaves(bad.params))
+    assert 0 < bad.n_updates[1, 0] < 30 and not bad.flat.history.active[1, -1]
+    leaves_close(take(ok, 0), take(bad, 0), atol=0)
+    leaves_close(take(ok, 1), take(bad, 2), atol=0)
+    # selection never returns the diverged model, even where its score looks best
+    rigged = dataclasses.replace(bad, final={**bad.final, "holdout_acc": np.array([0.5, 1.0, 0.6])})
+    assert rigged.best("holdout_acc").index == (2, 0)
+    with pytest.raises(ValueError, match="holdout_acc"):
+        dataclasses.replace(bad, final={**bad.final, "holdout_acc": np.array([np.nan, 1.0, np.nan])}
+                            ).best("holdout_acc")
+
+
+def test_best_on_holdout(full):
+    acc = full.metric("holdout_acc")
+    best = full.best()
+    assert acc[best.index] == acc.max()
+    assert best.flat_index == np.flatnonzero(full.final["holdout_acc"] == acc.max())[0]
+    assert best.config == full.configs[best.flat_index]
+    assert best.metrics["test_acc"] == full.metric("test_acc")[best.index]
+    np.testing.assert_array_equal(best.params["W"], full.params["W"][best.index])
+    loss_best = full.best("holdout_loss")
+    assert full.metric("holdout_loss")[loss_best.index] == full.final["holdout_loss"].min()
+
+
+def test_batch_size_axis(data, chunked):
+    grid = {"batch_size": [5, 8], "learning_rate": [0.1, 0.5], "seed": [0]}
+    r = sweep(OBJ, data, CFG, grid, key=KEY, init_scale=SCALE, chunk_size=4)
+    assert r.shape == (2, 2, 1) and r.chunk_sizes == {5: (4, 1), 8: (4, 1)}
+    assert (r.n_updates[0] == 6 * (40 // 5)).all() and (r.n_updates[1] == 6 * 5).all()
+    # each batch-size slice equals the same grid run without the axis at that batch size
+    only8 = sweep(OBJ, data, CFG, {"learning_rate": [0.1, 0.5], "seed": [0]}, key=KEY,
+                  init_scale=SCALE, chunk_size=4)
+    leaves_close(jax.tree_util.tree_map(lambda a: a[1], r.result), only8.result, atol=0)
+    cfg5 = dataclasses.replace(CFG, batch_size=5)
+    only5 = sweep(OBJ, data, cfg5, {"learning_rate": [0.1, 0.5], "seed": [0]}, key=KEY,
+                  init_scale=SCALE, chunk_size=4)
+    leaves_close(jax.tree_util.tree_map(lambda a: a[0], r.result), only5.result, atol=0)
+
+
+def test_bad_inputs_raise_before_compiling(data, full):
+    cases = [({}, "non-empty"), ({"learning_rate": []}, "learning_rate"),
+             ({"momentum": [0.9]}, "momentum"), ({"penalty": ["l2"], "lam": [0.1, -0.1]}, r"'lam'\]\[1\]"),
+             ({"penalty": ["l3"], "lam": [0.1]}, "l3"), ({"lam": [0.1]}, "penalty"),
+             ({"learning_rate": [0.1, 0.0]}, r"'learning_rate'\]\[1\].*0\.0"),
+             ({"learning_rate": [-1.0]}, "learning_rate"), ({"decay_time": [0]}, "decay_time"),
+             ({"batch_size": [8, 41]}, r"'batch_size'\]\[1\].*41"), ({"batch_size": [0]}, "batch_size"),
+             ({"l2": [-1.0]}, "l2"), ({"seed": [-1]}, "seed"), ({"seed": [0.5]}, "seed"),
+             ({"penalty": ["l1"], "lam": [0.1], "l2": [0.1]}, "exclusive")]
+    for grid, match in cases:
+        with pytest.raises(ValueError, match=match):
+            sweep(OBJ, data, CFG, grid)
+    with pytest.raises(ValueError, match="learning_rate"):
+        sweep(OBJ, data, CFG, {"seed": [0]}, hyper=Hyper(learning_rate=-0.1))
+    with pytest.raises(ValueError, match="hold-out"):
+        sweep(OBJ, make_data(holdout=False), dataclasses.replace(CFG, early_stopping="patience"),
+              {"seed": [0]})
+    with pytest.raises(ValueError, match="batch_size"):
+        sweep(OBJ, data, dataclasses.replace(CFG, batch_size=100), {"seed": [0]})
+    with pytest.raises(ValueError, match="seed"):
+        sweep(OBJ, data, CFG, {"seed": [0]}, seeds=[1])
+    with pytest.raises(ValueError, match="TrainData"):
+        sweep(OBJ, (data.train.X, data.train.y), CFG, {"seed": [0]})
+    with pytest.raises(ValueError, match="chunk_size"):
+        sweep(OBJ, data, CFG, {"seed": [0]}, chunk_size=0)
+    with pytest.raises(ValueError, match="metric"):
+        full.best("accuracy")
+    assert set(GRID) <= set(AXES)
+
+
+def test_progress_bar(data, chunked, capsys):
+    assert format_bar("sweep", "chunk", 3, 10, 12.34) == "sweep: chunk 3/10 [===       ] 12.3s"
+    stream = io.StringIO()
+    bar = ProgressBar(2, enabled=True, stream=stream)
+    bar.update(1), bar.update(2)
+    assert stream.getvalue().startswith("\rsweep: chunk 1/2 [=====     ]")
+    assert stream.getvalue().endswith("s\n")
+    assert not ProgressBar(2, stream=io.StringIO()).enabled  # auto: off when not a terminal
+    sweep(OBJ, data, CFG, GRID, key=KEY, init_scale=SCALE, chunk_size=4, progress=True)
+    err = capsys.readouterr().err
+    assert "sweep: chunk 4/4 [==========]" in err and err.count("\r") == 4
+    sweep(OBJ, data, CFG, GRID, key=KEY, init_scale=SCALE, chunk_size=4)  # auto: not a TTY here
+    sweep(OBJ, data, CFG, GRID, key=KEY, init_scale=SCALE, chunk_size=4, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+SHARDED = textwrap.dedent("""
+    import jax, numpy as np
+    jax.config.update("jax_enable_x64", True)
+    from jaxreg.objective import Objective
+    from jaxreg.sweep import sweep
+    from jaxreg.train import TrainConfig, prepare_data
+    assert len(jax.devices()) == 4, jax.devices()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 3)); y = (X[:, 0] + rng.normal(size=24) > 0).astype(float)
+    obj = Objective("logistic")
+    cfg = TrainConfig(method="minibatch", batch_size=6, n_epochs=2)
+    data = prepare_data(obj, cfg, X, y, X[:8], y[:8])
+    grid = {"penalty": ["l1", "l2"], "lam": [0.1, 0.01, 0.001], "seed": [0]}  # 6 -> padded to 8
+    import jaxreg.sweep as S
+    seen, to_host = [], S._to_host  # record how the outputs are split over devices
+    S._to_host = lambda x: (seen.append((len(x.sharding.device_set), x.shape[0],
+                                         x.addressable_shards[0].data.shape[0])), to_host(x))[1]
+    r4 = sweep(obj, data, cfg, grid, init_scale=0.1)
+    # 8 models, 2 per device (outputs constant across models, e.g. history.epoch, may be
+    # replicated instead)
+    assert {v[:2] for v in seen} == {(4, 8)} and seen.count((4, 8, 2)) > len(seen) // 2, seen
+    seen.clear()
+    r1 = sweep(obj, data, cfg, grid, init_scale=0.1, devices=jax.devices()[:1])
+    assert seen and set(seen) == {(1, 6, 6)}, set(seen)
+    assert r4.chunk_sizes == {None: (8, 1)}, r4.chunk_sizes
+    assert r1.chunk_sizes == {None: (6, 1)}, r1.chunk_sizes
+    for a, b in zip(jax.tree_util.tree_leaves((r4.flat, r4.final)),
+                    jax.tree_util.tree_leaves((r1.flat, r1.final))):
+        np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=0, atol=1e-12)
+    print("SHARDED-OK", r4.best().index)
+""")
+
+
+def test_sharded_over_four_fake_devices_equals_single_device():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+           "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "SHARDED-OK" in proc.stdout
