@@ -35,7 +35,7 @@ import optax
 
 from jaxreg import validation
 from jaxreg.objective import Batch, Objective, Penalty
-from jaxreg.train import Hyper, TrainConfig, TrainData, make_trainer
+from jaxreg.train import Hyper, TrainConfig, TrainData, epoch_permutation, make_trainer
 
 #: log-hyperparameter name -> field of :class:`jaxreg.train.Hyper`.
 HYPER_FIELDS = {"log_lr": "learning_rate", "log_decay_time": "decay_time", "log_l2": "l2", "log_l1": "l1"}
@@ -435,7 +435,7 @@ def run_optax(objective: Objective, tx: optax.GradientTransformation, data: Trai
               n_steps: int, batch_size: int, penalty: Penalty = Penalty(),
               record: Optional[Callable] = None):
     """``n_steps`` mini-batch updates with any optax transformation, in the trainer's batch
-    order (epoch e uses ``permutation(fold_in(key, e), n)``, remainder dropped), jitted.
+    order (:func:`jaxreg.train.epoch_permutation`, remainder dropped), jitted.
 
     Returns ``(params, records)``: ``records`` stacks ``record(opt_state)`` after each step
     (default: nothing). Lets :func:`hypergradient_sgd` run on the same batches as the trainer.
@@ -451,7 +451,7 @@ def run_optax(objective: Objective, tx: optax.GradientTransformation, data: Trai
         def body(carry, t):
             params, opt_state = carry
             epoch, i = t // spe, t % spe
-            perm = jax.random.permutation(jax.random.fold_in(key, epoch), n)
+            perm = epoch_permutation(key, epoch, n)
             idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
             g = objective.grad(params, pen, Batch(X[idx], y[idx]))
             upd, opt_state = tx.update(g, opt_state, params)

@@ -168,6 +168,15 @@ class TrainResult(NamedTuple):
     n_updates: jax.Array
 
 
+def epoch_permutation(key, epoch, n: int):
+    """The shuffle of epoch ``epoch``: ``permutation(fold_in(fold_in(key, 0), epoch), n)``.
+
+    Initial weights use ``fold_in(key, 1)`` (see :func:`train`); the extra ``fold_in(key, 0)``
+    keeps the two streams apart for every epoch.
+    """
+    return jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, 0), epoch), n)
+
+
 def _select(cond, new, old):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(cond, a, b), new, old)
 
@@ -254,7 +263,7 @@ def make_trainer(objective: Objective, config: TrainConfig):
             if config.method == "full_batch":
                 return update(state, data.train, epoch)
             bs = 1 if config.method == "sgd" else config.batch_size
-            perm = jax.random.permutation(jax.random.fold_in(key, epoch), n)
+            perm = epoch_permutation(key, epoch, n)
 
             def body(s, i):
                 idx = jax.lax.dynamic_slice_in_dim(perm, i * bs, bs)

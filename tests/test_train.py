@@ -51,8 +51,8 @@ def np_descent(loss, X, y, params0, lr_of_epoch, n_epochs, batches=None, l2=0.0,
 
 
 def jax_perm(key, epoch, n):
-    """The trainer's shuffle: a fresh permutation per epoch from fold_in(key, epoch)."""
-    return np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
+    """The trainer's shuffle, written out: a fresh permutation per epoch from the shuffle stream."""
+    return np.asarray(jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, 0), epoch), n))
 
 
 def minibatches(key, n, bs):
