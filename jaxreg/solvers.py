@@ -3,10 +3,11 @@
 Both minimise ``J(θ) = f(θ) + λ₁‖W‖₁``, ``f(θ) = reduce_n ℓ(x̃_n θ, y_n) + (λ₂/2)‖W‖²``
 (:mod:`jaxreg.objective`) for each λ of a 1-D grid at once: ``jax.vmap`` over λ of a
 ``lax.while_loop``, which runs until every member has stopped; a stopped member is frozen (its
-state selected unchanged), so its result is the one it would have alone. Internally ``x̃ = [x, 1]``, ``θ = [W; b]``: (p,) or
-(p, C), p = d + 1 (d without intercept); ``mask`` (p,) or (p, 1) is 1 on penalised rows. The
-scores ``s = X̃θ`` (n,) or (n, C) are linear in θ, so a whole line search along d costs ONE
-product ``X̃d``, and an iteration one ``X̃d`` plus one ``X̃ᵀr`` (X̃ᵀ stored: 3x faster on CPU).
+state selected unchanged), so its result is the one it would have alone. Internally
+``x̃ = [x, 1]``, ``θ = [W; b]``: (p,) or (p, C), p = d + 1 (d without intercept); ``mask``
+(p,) or (p, 1) is 1 on penalised rows. The scores ``s = X̃θ`` (n,) or (n, C) are linear in θ,
+so a whole line search along d costs ONE product ``X̃d``, and an iteration one ``X̃d`` plus
+one ``X̃ᵀr`` (X̃ᵀ stored: 3x faster on CPU).
 
 * :func:`solve_l2_path` (λ₁ = 0): L-BFGS (two-loop recursion, memory m; Armijo backtracking
   with quadratic interpolation), preconditioned by ``M = c_k X̃ᵀX̃/n + λ₂I``: ``H₀ = γ M⁻¹``,
@@ -263,7 +264,8 @@ def _prepare(objective, batch, lambdas, tol, tol64, max_iter, init, dtype):
         for key, shape, rows in (("W", w_shape, slice(0, d)), ("b", w_shape[1:], d))[:len(init)]:
             v = np.asarray(init[key], dtype)
             if v.shape not in (shape, (L,) + shape):
-                raise ValueError(f"init[{key!r}] must have shape {shape} or {(L,) + shape}, got {v.shape}")
+                raise ValueError(f"init[{key!r}] must have shape {shape} or {(L,) + shape}, "
+                                 f"got {v.shape}")
             theta[:, rows] = v
     Xa = jnp.asarray(Xa, dtype)
     data = _Data(Xa, Xa.T.copy(), jnp.asarray(y, jnp.int32 if objective.is_multiclass else dtype),
@@ -284,9 +286,9 @@ def solve_l2_path(objective: Objective, batch: Batch, lambdas, *, tol: float | N
 
     Preconditioned L-BFGS (module docstring) until ``‖∇J‖∞ ≤ tol`` (default 1e-8; 1e-5 in
     float32) or ``max_iter``. ``init``: params like ``objective.init_params(d)``, optionally
-    with a leading λ axis (default zeros). ``memory``: L-BFGS pairs m. ``precondition``: use ``M = c X̃ᵀX̃/n + λI``
-    (default: if d + 1 ≤ 4096). ``dtype``: arithmetic dtype (default: that of ``batch.X``;
-    float32 is ~2x faster on CPU and can reach tol ≈ 1e-6).
+    with a leading λ axis (default zeros). ``memory``: L-BFGS pairs m. ``precondition``: use
+    ``M = c X̃ᵀX̃/n + λI`` (default: if d + 1 ≤ 4096). ``dtype``: arithmetic dtype (default:
+    that of ``batch.X``; float32 is ~2x faster on CPU and can reach tol ≈ 1e-6).
     """
     data, lam, theta, max_iter, d, dtype, tol = _prepare(objective, batch, lambdas, tol, 1e-8, max_iter,
                                                          init, dtype)

@@ -1,4 +1,4 @@
-"""Converged path solvers: parity with scikit-learn, vmap = separate solves, failure modes, input checks."""
+"""Converged path solvers: sklearn parity, vmap = separate solves, failure modes, input checks."""
 import functools
 import warnings
 
