@@ -166,8 +166,9 @@ def run(out_dir, smoke: bool = False, data: Optional[dict] = None,
     if dacc is not None:
         rows.append(dict(experiment="logistic 3 vs 8 from Fig 4", paper=None, jaxreg=100 * dacc,
                          metric="test accuracy of w(2v3) − w(2v8), b(2v3) − b(2v8)",
-                         config=dict(split="text", digits=[8, 3], method="no training: difference of "
-                                     "the two batch-GD classifiers"),
+                         config=dict(learning_rate=cfg.learning_rate, init="zeros", loss="mean log-loss",
+                                     bias="separate, unpenalised", split="text", digits=[8, 3],
+                                     method="no training: difference of the two batch-GD classifiers"),
                          note="the paper says the difference 'can be used to classify 3 and 8'"))
     return {"rows": rows, "sweep_rows": sweep_rows, "config": common.jsonable_config(cfg),
             "timings": timings, "files": files,

@@ -246,26 +246,32 @@ def _table_rows(cfg, tuning_rows, final, sizes):
                     note += f": stopped at epoch {r['stop_epoch']}"
                 rows.append(dict(experiment=f"{exp} (variant)", metric=f"test accuracy, {pen.upper()} λ={lam:g}",
                                  paper=p_test, jaxreg=100 * r["test_acc"], config=conf, note=note))
-    for r in rows:  # say why where a test accuracy misses the paper's by more than 1 point
-        if r["paper"] is None or "test" not in r["metric"] or abs(r["jaxreg"] - r["paper"]) <= 1.0:
+    for r in rows:  # say why wherever an accuracy misses the paper's by more than 1 point
+        if r["paper"] is None or abs(r["jaxreg"] - r["paper"]) <= 1.0:
             continue
         init, pen, lam = r["config"]["init"], r["config"]["penalty"], r["config"]["lam"]
         if "(variant)" in r["experiment"]:
-            r["why"] = ("a protocol variant, shown for comparison" if "stop_epoch" not in r["config"] else
-                        f"the rule fired at epoch {r['config']['stop_epoch']}, in the oscillations of the first "
-                        "epochs (η0 on the summed loss is ≈27 on the mean loss)")
+            stop = r["config"].get("stop_epoch")
+            r["why"] = (("10 epochs per λ are far from converged (in the code each later λ inherits the "
+                         "earlier λs' training)") if stop is None else
+                        f"the rule fired at epoch {stop}, " + (
+                            "in the oscillations of the first epochs (η0 on the summed loss is ≈27 on the "
+                            "mean loss)" if stop < 20 else
+                            "on a dip of the hold-out accuracy, long before the accuracy stops rising"))
             continue
         alt = {p: find(init, p, pen, lam) for p in ("rule", "code")}
-        zero = find(cfg.inits[0][0], "text", pen, lam)
-        tried = (f"Also tried: the text's 5-epoch rule ({100 * alt['rule']['test_acc']:.2f}%), the code's "
-                 f"carried 10-epoch tuning ({100 * alt['code']['test_acc']:.2f}%)")
+        tried = (f"Also tried: the text's 5-epoch rule ({100 * alt['rule']['test_acc']:.2f}% test), the "
+                 f"code's carried 10-epoch tuning ({100 * alt['code']['test_acc']:.2f}% test)")
         if init == cfg.inits[0][0]:
-            r["why"] = ("the tuning protocol is open (text: 1000 epochs per setting; code: 10 epochs, weights "
-                        f"carried across λ) and so is the stopping epoch. {tried}")
+            r["why"] = ("λ ≤ 0.05 has no measurable effect here (every λ of both sets gives the same "
+                        "accuracies), so the paper's spread across λ (88.45–90.1% hold-out) must come from "
+                        "something else, most likely its code's tuning, where each λ continues from the "
+                        f"previous λ's weights. {tried}")
             continue
+        zero = find(cfg.inits[0][0], "text", pen, lam)
         r["why"] = (f"the {init} start is not washed out in {cfg.tuning_epochs} epochs of annealed GD "
                     f"(η(t) ∝ 1/t: the accuracies are still creeping up); from zeros the same protocol gives "
-                    f"{100 * zero['test_acc']:.2f}%. {tried}")
+                    f"{100 * zero['holdout_acc']:.2f}% hold-out, {100 * zero['test_acc']:.2f}% test. {tried}")
     for n_ep, res in final.items():
         for g, (init, _) in enumerate(cfg.inits):
             h = res.history

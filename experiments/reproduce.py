@@ -91,6 +91,10 @@ def table_markdown(rows, *, smoke: bool, notes=(), sizes=None) -> str:
     lines += [f"- {n}" for n in notes] + ([""] if notes else [])
     if sizes:
         lines += ["Set sizes: " + "; ".join(f"{k}: {v}" for k, v in sizes.items()), ""]
+    common_cfg = _common_config(rows)
+    if common_cfg:
+        lines += ["Configuration shared by every row of a family (left out of the rows below):", ""]
+        lines += [f"- **{fam}**: {_short(c)}" for fam, c in common_cfg.items()] + [""]
     for key, title in SECTIONS:
         sec = [r for r in rows if r["section"] == key]
         if not sec:
@@ -101,13 +105,35 @@ def table_markdown(rows, *, smoke: bool, notes=(), sizes=None) -> str:
             d = "—" if r["diff"] is None else (f"{r['diff']:+.2f}" if r["unit"] == "%" else f"{r['diff']:+.3g}")
             if r["diff"] is not None and r["unit"] == "%" and abs(r["diff"]) > 1.0:
                 d = f"**{d}**"
-            cell = "; ".join(x for x in (r["note"], _short(r["config"])) if x)
+            shared = common_cfg.get(_family(r), {})
+            cfg = {k: v for k, v in r["config"].items() if k not in shared}
+            cell = "; ".join(x for x in (r["note"], _short(cfg)) if x)
             if r["why"]:
                 cell = f"**why:** {r['why']} — {cell}"
             lines.append(f"| {r['experiment']} | {r['metric']} | {_fmt(r['paper'], r['unit'])} | "
                          f"{_fmt(r['jaxreg'], r['unit'])} | {d} | {cell.replace('|', '/')} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _family(row) -> str:
+    return row["experiment"].split(",")[0].split(" (")[0].split(" 2 vs")[0].split(" 3 vs")[0]
+
+
+def _common_config(rows) -> dict:
+    """{family: the config items every row of that family (≥ 2 rows) shares}."""
+    fams = {}
+    for r in rows:
+        fams.setdefault(_family(r), []).append(r["config"])
+    out = {}
+    for fam, cfgs in fams.items():
+        if len(cfgs) < 2:
+            continue
+        same = {k: v for k, v in cfgs[0].items()
+                if all(k in c and c[k] == v for c in cfgs[1:]) and not k.startswith("n_")}
+        if same:
+            out[fam] = same
+    return out
 
 
 # ----------------------------------------------------------------------------- manifest
