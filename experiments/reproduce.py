@@ -110,8 +110,8 @@ def table_markdown(rows, *, smoke: bool, notes=(), sizes=None) -> str:
             cell = "; ".join(x for x in (r["note"], _short(cfg)) if x)
             if r["why"]:
                 cell = f"**why:** {r['why']} — {cell}"
-            lines.append(f"| {r['experiment']} | {r['metric']} | {_fmt(r['paper'], r['unit'])} | "
-                         f"{_fmt(r['jaxreg'], r['unit'])} | {d} | {cell.replace('|', '/')} |")
+            cells = (r["experiment"], r["metric"], _fmt(r["paper"], r["unit"]), _fmt(r["jaxreg"], r["unit"]), d, cell)
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)
 

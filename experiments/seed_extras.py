@@ -121,11 +121,13 @@ def _students(cfg, key, out_dir, files):
     ax.legend(fontsize=8, loc="lower right")
     common.save(fig, out_dir, "fig13_seed000_students.png", files)
     conf = dict(method="per-example SGD", eta=cfg.student_lr, init="N(0,1)", stop="every 20 updates, ‖Δw‖ < 1e-4",
-                updates=int(out.n_updates), w0=w0, w1=w1)
+                stopped_by_rule=bool(out.stopped), updates=int(out.n_updates), w0=w0, w1=w1)
+    cap = ("" if bool(out.stopped) else f"; with a constant η the rule never fired: SGD keeps jittering, so it ran "
+           f"to the {cfg.student_max_updates}-update cap (the seed's max_count)")
     return [
         dict(experiment="seed 000 students", metric="hours where P(pass) = 0.5 (SGD fit)", paper=-s0 / s1,
              jaxreg=-w0 / w1, unit="h", config=conf, section="extra",
-             note=f"'paper' = implied by the seed's printed σ values (w₀={s0:.3f}, w₁={s1:.3f})"),
+             note=f"'paper' = implied by the seed's printed σ values (w₀={s0:.3f}, w₁={s1:.3f}){cap}"),
         dict(experiment="seed 000 students", metric="max |σ − seed's printed σ| over the 20 students",
              paper=None, jaxreg=float(np.max(np.abs(probs - SEED000_PROBS))), unit="", config=conf,
              note="SGD order and start differ from the seed's numpy RNG, so the fits differ slightly"),
