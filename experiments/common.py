@@ -10,7 +10,6 @@ import functools
 import json
 import os
 import sys
-import tempfile
 import time
 from typing import Any, Optional
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from jaxreg.objective import Objective
 from jaxreg.train import Hyper, TrainConfig, TrainData, make_trainer, prepare_data
+from jaxreg.atomic import atomic_open
 
 # ----------------------------------------------------------------------------- progress
 
@@ -54,19 +54,28 @@ QUIET = Progress(enabled=False)
 
 
 def _atomic_write(path, write) -> str:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        write(f)
+    return os.fspath(path)
+
+
+def script_main(run, doc: str, prefix: str, row_format, argv=None) -> int:
+    """The command line shared by the experiment scripts: ``--out``, ``--smoke``, ``--data-dir``;
+    runs ``run(out, smoke=..., data=..., progress=...)`` and prints each table row with
+    ``row_format(row)``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", default="results")
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--data-dir", default=None)
+    args = ap.parse_args(argv)
+    t = time.perf_counter()
+    out = run(args.out, smoke=args.smoke, data=load_data(args.data_dir), progress=Progress(prefix=prefix))
+    for r in out["rows"]:
+        print(row_format(r))
+    print(f"done in {time.perf_counter() - t:.1f}s")
+    return 0
 
 
 def write_text(path, text: str) -> str:

@@ -30,7 +30,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +41,7 @@ import optax
 from jaxreg import meta
 from jaxreg.objective import Batch, Objective
 from jaxreg.train import TrainConfig, TrainData
+from jaxreg.atomic import atomic_open  # noqa: E402
 
 CONFIG = {
     "seed": 0,
@@ -276,15 +276,8 @@ def cost_study(vl: meta.ValLoss, cfg, best_eta):
 
 # ------------------------------------------------------------------------------------- output
 def _atomic_write(path: Path, data: bytes):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        f.write(data)
 
 
 def _finite_json(x):
@@ -303,11 +296,9 @@ def _finite_json(x):
 
 
 def _save_fig(fig, path: Path):
-    import io
+    from jaxreg.plots import save_figure
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    _atomic_write(path, buf.getvalue())
+    save_figure(fig, path, dpi=100)
 
 
 def figures(res, out_dir: Path):

@@ -5,11 +5,9 @@ rows out. See :class:`LogisticConfig` for every protocol choice and why.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
-import time
 from typing import Optional
 
 if __package__ in (None, ""):
@@ -301,18 +299,7 @@ def _table_rows(cfg, res, lams, sweep_rows):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="results")
-    ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--data-dir", default=None)
-    args = ap.parse_args(argv)
-    t = time.perf_counter()
-    out = run(args.out, smoke=args.smoke, data=common.load_data(args.data_dir),
-              progress=common.Progress(prefix="[logistic]"))
-    for r in out["rows"]:
-        print(f"{r['experiment']:22s} {r['metric']:48s} paper {r['paper']}  jaxreg {r['jaxreg']:.2f}")
-    print(f"done in {time.perf_counter() - t:.1f}s")
-    return 0
+    return common.script_main(run, __doc__, "[logistic]", lambda r: f"{r['experiment']:22s} {r['metric']:48s} paper {r['paper']}  jaxreg {r['jaxreg']:.2f}", argv)
 
 
 if __name__ == "__main__":

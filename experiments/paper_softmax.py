@@ -5,11 +5,9 @@ rows out. See :class:`SoftmaxConfig` for every protocol choice and why.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
-import time
 from typing import Optional
 
 if __package__ in (None, ""):
@@ -284,18 +282,7 @@ def _table_rows(cfg, tuning_rows, final, sizes):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="results")
-    ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--data-dir", default=None)
-    args = ap.parse_args(argv)
-    t = time.perf_counter()
-    out = run(args.out, smoke=args.smoke, data=common.load_data(args.data_dir),
-              progress=common.Progress(prefix="[softmax]"))
-    for r in out["rows"]:
-        print(f"{r['experiment']:28s} {r['metric']:52s} paper {r['paper']}  jaxreg {r['jaxreg']:.2f}")
-    print(f"done in {time.perf_counter() - t:.1f}s")
-    return 0
+    return common.script_main(run, __doc__, "[softmax]", lambda r: f"{r['experiment']:28s} {r['metric']:52s} paper {r['paper']}  jaxreg {r['jaxreg']:.2f}", argv)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,9 @@ A config in, library calls, figures and table rows out (see :class:`ExtrasConfig
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
-import time
 from typing import Optional
 
 if __package__ in (None, ""):
@@ -234,18 +232,7 @@ def _projection(cfg, key, data):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="results")
-    ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--data-dir", default=None)
-    args = ap.parse_args(argv)
-    t = time.perf_counter()
-    out = run(args.out, smoke=args.smoke, data=common.load_data(args.data_dir),
-              progress=common.Progress(prefix="[extras]"))
-    for r in out["rows"]:
-        print(f"{r['experiment']:28s} {r['metric']:70s} {r['jaxreg']:.4g}")
-    print(f"done in {time.perf_counter() - t:.1f}s")
-    return 0
+    return common.script_main(run, __doc__, "[extras]", lambda r: f"{r['experiment']:28s} {r['metric']:70s} {r['jaxreg']:.4g}", argv)
 
 
 if __name__ == "__main__":

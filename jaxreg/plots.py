@@ -11,7 +11,6 @@ bias feature first, which is dropped) or a ``(28, 28)`` array.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Mapping, Optional, Sequence
 
 import matplotlib
@@ -19,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless; must precede any pyplot import anywhere in the process
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from jaxreg.atomic import atomic_open  # noqa: E402
 
 DPI = 100
 DIVERGING = "RdBu_r"  # red = positive weight, blue = negative, white = 0
@@ -234,15 +234,6 @@ def save_figure(fig: Figure, path, *, dpi: int = DPI) -> str:
     """Write ``fig`` as a PNG at ``path`` atomically (temp file in the same folder, then
     ``os.replace``): a reader never sees a half-written file and no temp file is left behind."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=dpi)
     return path

@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import socket
+import types
 import stat
 import tarfile
 import time
@@ -44,12 +45,7 @@ def env(tmp_path, monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", no_network)
 
-    class Env:
-        pass
-
-    e = Env()
-    e.tmp, e.src, e.arrays, e.cache = tmp_path, src, arrays, tmp_path / "cache" / "mnist"
-    return e
+    return types.SimpleNamespace(tmp=tmp_path, src=src, arrays=arrays, cache=tmp_path / "cache" / "mnist")
 
 
 def _same(directory, arrays):

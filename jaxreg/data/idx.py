@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from jaxreg.atomic import atomic_open
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -139,14 +139,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     if magic is None:
         raise ValueError(f"write_idx: array must be 1-D or 3-D, got shape {array.shape}")
     header = struct.pack(f">I{array.ndim}I", magic, *array.shape)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(header)
-            f.write(np.ascontiguousarray(array).tobytes())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        f.write(header)
+        f.write(np.ascontiguousarray(array).tobytes())
     return path

@@ -28,7 +28,6 @@ import io
 import os
 import struct
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from etils import epath
 
 from jaxreg.data import idx
 from jaxreg.data.fetch import cache_dir, ensure_mnist, is_online
+from jaxreg.atomic import atomic_open
 
 _BATCH = 4096
 ARRAY_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -218,16 +218,8 @@ def _memo_path() -> Path:
 
 
 def _save_memo(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def _load_memo(path: Path) -> dict[str, np.ndarray] | None:

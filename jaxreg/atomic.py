@@ -1,0 +1,34 @@
+"""Atomic file writes: a temp file beside the target, renamed over it only when complete.
+
+Every file jaxreg or its experiments write (data, memos, figures, tables) goes through
+:func:`atomic_open`, so an interrupted run never leaves a half-written file behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode: str = "w", *, encoding: str | None = None):
+    """Open a temp file in ``path``'s folder for writing (``mode`` "w" or "wb").
+
+    On a normal exit the file is made world-readable (mkstemp gives 0600) and ``os.replace``d
+    onto ``path``; on any exception (including one raised by the caller to reject the content,
+    e.g. a checksum mismatch) the temp file is removed and ``path`` is left untouched.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding if mode == "w" else None) as f:
+            yield f
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
