@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 from experiments import common  # noqa: E402
 from jaxreg import Objective, plots  # noqa: E402
 from jaxreg.data import softmax_split  # noqa: E402
+from jaxreg.engine import stack_hypers, train_models  # noqa: E402
 from jaxreg.sweep import sweep  # noqa: E402
 from jaxreg.train import Hyper, TrainConfig, train  # noqa: E402
 
@@ -138,8 +139,9 @@ def run(out_dir, smoke: bool = False, data: Optional[dict] = None,
     for n_ep in cfg.final_epochs:
         fcfg = TrainConfig(**_cfg(n_ep, grad=cfg.grad))
         with progress.step(f"softmax final run: L2 λ={cfg.final_lambda:g}, {n_ep} epochs, both inits (one vmapped program)", timings):
-            hyps = common.hyper_grid(G, learning_rate=cfg.eta0, decay_time=cfg.decay_time, l2=cfg.final_lambda)
-            final[n_ep] = common.run_grid(obj, fcfg, hyps, common.train_data(obj, fcfg, split), key, params0)
+            hyps = stack_hypers(G, Hyper(learning_rate=cfg.eta0, decay_time=cfg.decay_time, l2=cfg.final_lambda))
+            final[n_ep] = train_models(obj, fcfg, common.train_data(obj, fcfg, split), hyps, keys=key,
+                                       params0=params0).result
 
     if figures:
         with progress.step("softmax: figures", timings):

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 from experiments import common  # noqa: E402
 from jaxreg import Batch, Objective, plots  # noqa: E402
 from jaxreg.data import logistic_text_split, softmax_split  # noqa: E402
+from jaxreg.engine import stack_hypers, train_models  # noqa: E402
 from jaxreg.grads import score_residual  # noqa: E402
 from jaxreg.losses import PER_EXAMPLE_LOSSES  # noqa: E402
 from jaxreg.solvers import solve_l2_path  # noqa: E402
@@ -160,7 +161,7 @@ def _attenuation(cfg, key, data, out_dir, files):
         d = td.train.X.shape[1]
         p0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), obj.init_params(d),
                                     obj.init_params(d, jax.random.fold_in(key, 1), 1.0))
-        res = common.run_grid(obj, tc, common.hyper_grid(2, learning_rate=cfg.mse_lr), td, key, p0)
+        res = train_models(obj, tc, td, stack_hypers(2, Hyper(learning_rate=cfg.mse_lr)), keys=key, params0=p0).result
         name = "log-loss" if loss == "logistic" else "squared error"
         for g, init in enumerate(("zeros", "N(0,1)")):
             curves[f"{name}, {init} init"] = res.history.train_acc[g]

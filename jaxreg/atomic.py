@@ -32,3 +32,39 @@ def atomic_open(path, mode: str = "w", *, encoding: str | None = None):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def to_jsonable(obj):
+    """Plain JSON values from NumPy/JAX scalars and arrays, tuples, dicts and dataclasses;
+    non-finite floats (a diverged run's loss) become ``None`` (strict JSON)."""
+    import dataclasses
+    import math
+
+    import numpy as np
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
+        arr = np.asarray(obj)
+        return to_jsonable(arr.tolist()) if arr.ndim else to_jsonable(arr.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_text(path, text: str) -> str:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return os.fspath(path)
+
+
+def write_json(path, obj, indent: int = 2) -> str:
+    """Write ``obj`` as strict JSON (:func:`to_jsonable`) to ``path`` atomically."""
+    import json
+
+    return write_text(path, json.dumps(to_jsonable(obj), indent=indent, allow_nan=False) + "\n")

@@ -4,15 +4,11 @@ All gradients factor through the scores: with s = X W + b and r = ∂ℓ/∂s pe
 
     ∇_W = Xᵀ r / n   (mean)  or  Xᵀ r  (sum);      ∇_b = Σ_n r_n / n  (or Σ_n r_n).
 
-==============  ===============================================  ===========
-loss            r = ∂ℓ/∂s                                        source
-==============  ===============================================  ===========
-squared         2 (s - y)                                        seed 001
-logistic        σ(s) - y                                         seeds 000, 001, 003 eq. (5)
-logistic_mse    (σ(s) - y) σ(s) (1 - σ(s))   (the attenuation)    seed 004
-softmax         softmax(s) - onehot(y)      (so ∇_W = Xᵀ(P - Y))  seeds 001, 003 eq. (15), 004
-hinge           r_j = 1[m_j > 0] for j ≠ y,  r_y = -Σ_{j≠y} 1[m_j > 0]   seed 002
-==============  ===============================================  ===========
+with r written once per loss in its record (:mod:`jaxreg.losses`): 2(s − y) for squared [001],
+σ(s) − y for logistic [000, 001, 003 eq. (5)], (σ(s) − y)σ(s)(1 − σ(s)) for logistic_mse (the
+attenuation of seed 004), softmax(s) − onehot(y) for softmax (so ∇_W = Xᵀ(P − Y); [001, 003
+eq. (15), 004]) and the indicator form r_j = 1[m_j > 0] (j ≠ y), r_y = −Σ_{j≠y} 1[m_j > 0] for the
+hinge [002],
 
 and the penalty adds λ₂ θ + λ₁ sign(θ) (sign(0) = 0) on the penalised parameters θ.
 """
@@ -26,22 +22,9 @@ from jax.flatten_util import ravel_pytree
 from jaxreg import losses
 
 
-def score_residual(loss: str, scores, y, margin: float = 1.0):
-    """r = ∂ℓ/∂s for each example: (n,) or (n, C), closed form."""
-    if loss == "squared":
-        return 2.0 * (scores - y)
-    if loss == "logistic":
-        return jax.nn.sigmoid(scores) - y
-    if loss == "logistic_mse":
-        p = jax.nn.sigmoid(scores)
-        return (p - y) * p * (1.0 - p)
-    if loss == "softmax":
-        return jax.nn.softmax(scores, axis=-1) - jax.nn.one_hot(y, scores.shape[-1], dtype=scores.dtype)
-    if loss == "hinge":
-        active = (losses.hinge_margins(scores, y, margin) > 0).astype(scores.dtype)
-        is_true = jax.nn.one_hot(y, scores.shape[-1], dtype=scores.dtype)
-        return active - is_true * jnp.sum(active, axis=-1, keepdims=True)
-    raise ValueError(f"no closed-form gradient for loss {loss!r}")
+def score_residual(loss: str, scores, y):
+    """r = ∂ℓ/∂s for each example: (n,) or (n, C), closed form (the loss record's ``residual``)."""
+    return losses.get_loss(loss).residual(scores, y)
 
 
 def objective_grad(objective, params, pen, batch):

@@ -1,4 +1,5 @@
-"""Per-example losses in numerically stable form, reductions and penalties.
+"""Per-example losses in numerically stable form, one :class:`Loss` record each; reductions and
+penalties.
 
 Every loss takes ``scores`` and targets ``y`` for a batch and returns one value per example:
 
@@ -7,25 +8,31 @@ Every loss takes ``scores`` and targets ``y`` for a batch and returns one value 
 * ``y``: ``(n,)``; real targets for ``squared``, 0/1 for the logistic losses, integer class
   labels in ``[0, C)`` for the multiclass losses.
 
-The formulas follow the source documents (seed numbers in brackets):
+==============  ==========================================  ===============================  ===========
+name            per-example loss ℓ(s, y)                    score residual r = ∂ℓ/∂s          source
+==============  ==========================================  ===============================  ===========
+squared         (s - y)^2                                   2 (s - y)                        [001]
+logistic        softplus(s) - y s                           σ(s) - y                         [000, 001, 003]
+logistic_mse    ½ (σ(s) - y)^2                              (σ(s) - y) σ(s) (1 - σ(s))       [004]
+softmax         logsumexp(s) - s_y                          softmax(s) - onehot(y)           [000, 001, 003]
+hinge           Σ_{j≠y} max(0, s_j - s_y + 1)               1[m_j > 0], r_y = -Σ 1[m_j > 0]  [002]
+==============  ==========================================  ===============================  ===========
 
-==============  ==========================================  ==================================
-name            per-example loss                            where from
-==============  ==========================================  ==================================
-squared         (s - y)^2                                   linear regression [001]
-logistic        softplus(s) - y s  = -y log σ(s) - (1-y) log(1-σ(s))   [000, 001, 003]
-logistic_mse    ½ (σ(s) - y)^2                              logistic regression with MSE [004]
-softmax         logsumexp(s) - s_y  = -log softmax(s)_y     softmax regression [000, 001, 003]
-hinge           Σ_{j≠y} max(0, s_j - s_y + 1)               multiclass SVM [002]
-==============  ==========================================  ==================================
+Each record also carries the facts the rest of jaxreg needs about its loss, so no module
+dispatches on the loss name: the ``link`` (scores -> probabilities or values), the ``target``
+kind (``"real"``, ``"binary"`` 0/1, ``"class"`` labels), ``smooth`` (whether a smooth solver
+applies) and ``curvature``, an upper bound c on ℓ''(s) (solvers use c·XᵀX/n as a metric).
 """
 from __future__ import annotations
+
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 
 MEAN, SUM = "mean", "sum"
 REDUCTIONS = (MEAN, SUM)
+TARGET_KINDS = ("real", "binary", "class")
 
 
 def squared_loss(scores, y):
@@ -62,15 +69,82 @@ def multiclass_hinge_loss(scores, y, margin=1.0):
     return jnp.sum(jnp.maximum(hinge_margins(scores, y, margin), 0.0), axis=-1)
 
 
-PER_EXAMPLE_LOSSES = {
-    "squared": squared_loss,
-    "logistic": logistic_loss,
-    "logistic_mse": logistic_mse_loss,
-    "softmax": softmax_cross_entropy,
-    "hinge": multiclass_hinge_loss,
-}
-MULTICLASS_LOSSES = ("softmax", "hinge")
-BINARY_LOSSES = ("logistic", "logistic_mse")
+# ------------------------------------------------------------------------ score residuals ∂ℓ/∂s
+def squared_residual(scores, y):
+    return 2.0 * (scores - y)
+
+
+def logistic_residual(scores, y):
+    return jax.nn.sigmoid(scores) - y
+
+
+def logistic_mse_residual(scores, y):
+    """The attenuated gradient of seed 004: the factor σ(1 − σ) vanishes where σ saturates."""
+    p = jax.nn.sigmoid(scores)
+    return (p - y) * p * (1.0 - p)
+
+
+def softmax_residual(scores, y):
+    return jax.nn.softmax(scores, axis=-1) - jax.nn.one_hot(y, scores.shape[-1], dtype=scores.dtype)
+
+
+def hinge_residual(scores, y, margin=1.0):
+    active = (hinge_margins(scores, y, margin) > 0).astype(scores.dtype)
+    is_true = jax.nn.one_hot(y, scores.shape[-1], dtype=scores.dtype)
+    return active - is_true * jnp.sum(active, axis=-1, keepdims=True)
+
+
+def _identity(scores):
+    return scores
+
+
+def _softmax(scores):
+    return jax.nn.softmax(scores, axis=-1)
+
+
+class Loss(NamedTuple):
+    """Everything jaxreg knows about one loss.
+
+    value: ``(scores, y) -> (n,)`` per-example losses; residual: ``(scores, y) -> ∂ℓ/∂s`` in
+    closed form (same shape as scores); link: ``scores -> `` probabilities (σ or softmax) or the
+    regression value; target: ``"real"`` | ``"binary"`` | ``"class"``; smooth: ℓ is twice
+    differentiable (L-BFGS and FISTA apply); curvature: an upper bound c on ℓ''(s) (None: not
+    smooth).
+    """
+
+    name: str
+    value: Callable
+    residual: Callable
+    link: Callable
+    target: str
+    smooth: bool
+    curvature: Optional[float]
+
+    @property
+    def multiclass(self) -> bool:
+        return self.target == "class"
+
+    @property
+    def classifier(self) -> bool:
+        return self.target != "real"
+
+
+LOSSES = {rec.name: rec for rec in (
+    Loss("squared", squared_loss, squared_residual, _identity, "real", True, 2.0),
+    Loss("logistic", logistic_loss, logistic_residual, jax.nn.sigmoid, "binary", True, 0.25),
+    Loss("logistic_mse", logistic_mse_loss, logistic_mse_residual, jax.nn.sigmoid, "binary", True, 0.25),
+    Loss("softmax", softmax_cross_entropy, softmax_residual, _softmax, "class", True, 0.5),
+    Loss("hinge", multiclass_hinge_loss, hinge_residual, _softmax, "class", False, None),
+)}
+LOSS_NAMES = tuple(LOSSES)
+PER_EXAMPLE_LOSSES = {name: rec.value for name, rec in LOSSES.items()}
+
+
+def get_loss(name: str) -> Loss:
+    """The :class:`Loss` record of ``name`` (ValueError naming ``loss`` if unknown)."""
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSS_NAMES}, got {name!r}")
+    return LOSSES[name]
 
 
 def reduce_losses(per_example, reduction):

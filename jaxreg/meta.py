@@ -105,7 +105,7 @@ class ValLoss:
         self.dtype = jax.tree_util.tree_leaves(params0)[0].dtype
         trainer = make_trainer(objective, self.config)
         fields = [HYPER_FIELDS[h] for h in hyper_names]
-        base_vals = {f: getattr(base, f) for f in Hyper._fields}
+        base_vals = {f: getattr(base, f) for f in Hyper._fields if f != "extra"}
         dtype = self.dtype
 
         def fn(log_hyper, params0, data, key):

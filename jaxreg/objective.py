@@ -20,7 +20,7 @@ multiclass models have ``W: (d, C)``, ``b: (C,)`` and ``scores: (n, C)``.
 from __future__ import annotations
 
 import dataclasses
-from numbers import Integral
+from numbers import Integral, Real
 from typing import NamedTuple
 
 import jax
@@ -29,7 +29,7 @@ import numpy as np
 
 from jaxreg import losses
 
-LOSS_NAMES = tuple(losses.PER_EXAMPLE_LOSSES)
+LOSS_NAMES = losses.LOSS_NAMES
 
 
 class Batch(NamedTuple):
@@ -107,25 +107,43 @@ class Objective:
             raise ValueError(f"n_classes must be 1 for loss={self.loss!r}, got {self.n_classes!r}")
 
     @property
+    def record(self) -> losses.Loss:
+        """The loss's :class:`~jaxreg.losses.Loss` record (value, residual, link, target kind...)."""
+        return losses.LOSSES[self.loss]
+
+    @property
     def is_multiclass(self) -> bool:
-        return self.loss in losses.MULTICLASS_LOSSES
+        return self.record.multiclass
 
     @property
     def is_classifier(self) -> bool:
-        return self.loss != "squared"
+        return self.record.classifier
+
+    def param_shapes(self, n_features: int) -> dict:
+        """``{"W": (d,) or (d, C), "b": () or (C,)}`` ("b" only with an intercept)."""
+        shapes = {"W": (n_features, self.n_classes) if self.is_multiclass else (n_features,)}
+        if self.fit_intercept:
+            shapes["b"] = (self.n_classes,) if self.is_multiclass else ()
+        return shapes
 
     # ----------------------------------------------------------------------------- parameters
     def init_params(self, n_features: int, key=None, scale: float = 0.0, dtype=jnp.float32):
-        """Zeros, or N(0, scale²) weights from ``key`` (the paper's text: scale 1). b starts at 0."""
-        w_shape = (n_features, self.n_classes) if self.is_multiclass else (n_features,)
-        b_shape = (self.n_classes,) if self.is_multiclass else ()
-        if key is None or scale == 0.0:
-            W = jnp.zeros(w_shape, dtype)
+        """Zeros, or N(0, scale²) weights from ``key`` (the paper's text: scale 1). b starts at 0.
+
+        ``scale`` may be a traced value (an ``init_scale`` grid axis): then W = scale · N(0, 1)
+        draws, exactly zero where scale == 0.
+        """
+        shapes = self.param_shapes(n_features)
+        if key is None or (isinstance(scale, Real) and scale == 0.0):
+            W = jnp.zeros(shapes["W"], dtype)
+        elif isinstance(scale, Real):
+            W = scale * jax.random.normal(key, shapes["W"], dtype)
         else:
-            W = scale * jax.random.normal(key, w_shape, dtype)
+            scale = jnp.asarray(scale, dtype)
+            W = jnp.where(scale == 0, jnp.zeros(shapes["W"], dtype), scale * jax.random.normal(key, shapes["W"], dtype))
         params = {"W": W}
         if self.fit_intercept:
-            params["b"] = jnp.zeros(b_shape, dtype)
+            params["b"] = jnp.zeros(shapes["b"], dtype)
         return params
 
     def penalized_part(self, params):
@@ -141,13 +159,9 @@ class Objective:
         return s + params["b"] if "b" in params else s
 
     def predict_proba(self, params, X):
-        """σ(s) for the logistic losses, softmax(s) for multiclass, s itself for regression."""
-        s = self.scores(params, X)
-        if self.is_multiclass:
-            return jax.nn.softmax(s, axis=-1)
-        if self.is_classifier:
-            return jax.nn.sigmoid(s)
-        return s
+        """The loss's link of the scores: σ(s) for the logistic losses, softmax(s) for
+        multiclass, s itself for regression."""
+        return self.record.link(self.scores(params, X))
 
     def predict(self, params, X):
         """Class labels (threshold 0.5 on σ(s), i.e. s > 0; argmax for multiclass) or values."""
@@ -164,7 +178,7 @@ class Objective:
 
     # ----------------------------------------------------------------------------- the objective
     def per_example_loss(self, params, batch: Batch):
-        return losses.PER_EXAMPLE_LOSSES[self.loss](self.scores(params, batch.X), batch.y)
+        return self.record.value(self.scores(params, batch.X), batch.y)
 
     def data_loss(self, params, batch: Batch):
         """reduce_n ℓ(s_n, y_n), without the penalty."""

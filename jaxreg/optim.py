@@ -1,10 +1,23 @@
-"""Learning-rate schedules and optimisers, as optax objects built from traced hyperparameters.
+"""Learning-rate schedules and optimisers: optax objects built inside the trainer from traced
+hyperparameters.
 
 Because the learning rate is an argument (not a constant baked into a compiled function), the
 same compiled trainer serves a whole grid of learning rates under ``vmap`` and can be
-differentiated with respect to them (optax issue 577).
+differentiated with respect to them (optax issue 577: no ``inject_hyperparams`` needed).
+
+* A **schedule** is ``count -> η``. ``TrainConfig.schedule`` names one (``"constant"``,
+  ``"inverse_time"``) or is a factory ``(hyper, steps_per_epoch) -> schedule`` reading any traced
+  field of :class:`~jaxreg.config.Hyper` (e.g. a vector of per-epoch rates in ``hyper.extra``).
+* An **optimizer** is an optax ``GradientTransformation``. ``TrainConfig.optimizer`` names one of
+  the aliases (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``) or is a factory
+  ``schedule -> GradientTransformation`` such as ``optax.adamw``, ``optax.lion`` or
+  :func:`jaxreg.meta.hypergradient_sgd`; further traced hyperparameters of the factory come from
+  ``hyper.extra`` as keyword arguments (``factory(schedule, **hyper.extra)``).
 """
 from __future__ import annotations
+
+import inspect
+from typing import Callable, Mapping
 
 import jax.numpy as jnp
 import optax
@@ -28,23 +41,78 @@ def inverse_time_decay(init_value, decay_time, steps_per_unit: int = 1):
     return schedule
 
 
+def constant(learning_rate):
+    """``count -> η`` (an array of the count's shape), η possibly traced."""
+    return lambda count: learning_rate * jnp.ones_like(count, dtype=jnp.result_type(learning_rate, float))
+
+
 def make_schedule(name: str, learning_rate, decay_time=None, steps_per_unit: int = 1):
     """A ``count -> η`` callable: ``"constant"`` or ``"inverse_time"`` (needs ``decay_time``)."""
     if name == "constant":
-        return lambda count: learning_rate * jnp.ones_like(count, dtype=jnp.result_type(learning_rate, float))
+        return constant(learning_rate)
     if name == "inverse_time":
         return inverse_time_decay(learning_rate, decay_time, steps_per_unit)
     raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
 
 
-def make_optimizer(name: str, schedule, momentum: float = 0.9) -> optax.GradientTransformation:
-    """An optax ``GradientTransformation``: plain SGD, heavy-ball/Nesterov momentum, or Adam."""
-    if name == "sgd":
-        return optax.sgd(schedule)
-    if name == "momentum":
-        return optax.sgd(schedule, momentum=momentum)
-    if name == "nesterov":
-        return optax.sgd(schedule, momentum=momentum, nesterov=True)
-    if name == "adam":
-        return optax.adam(schedule)
-    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+def schedule_for(schedule, hyper, steps_per_epoch: int):
+    """The schedule of ``TrainConfig.schedule`` (a name or a factory) for traced ``hyper``."""
+    if callable(schedule):
+        return schedule(hyper, steps_per_epoch)
+    return make_schedule(schedule, hyper.learning_rate, hyper.decay_time, steps_per_epoch)
+
+
+def make_optimizer(optimizer, schedule, momentum: float = 0.9,
+                   extra: Mapping | None = None) -> optax.GradientTransformation:
+    """An optax ``GradientTransformation`` from a name or a factory.
+
+    Names: plain SGD, heavy-ball or Nesterov momentum (``momentum``, or ``extra["momentum"]`` when
+    swept as a traced value), Adam. A factory is called as ``optimizer(schedule, **extra)``.
+    """
+    extra = dict(extra or {})
+    if isinstance(optimizer, str):
+        beta = extra.get("momentum", momentum)
+        if optimizer == "sgd":
+            return optax.sgd(schedule)
+        if optimizer == "momentum":
+            return optax.sgd(schedule, momentum=beta)
+        if optimizer == "nesterov":
+            return optax.sgd(schedule, momentum=beta, nesterov=True)
+        if optimizer == "adam":
+            return optax.adam(schedule)
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS} or a factory, got {optimizer!r}")
+    tx = optimizer(schedule, **extra)
+    if not (hasattr(tx, "init") and hasattr(tx, "update")):
+        raise ValueError(f"optimizer factory must return an optax GradientTransformation, got {type(tx).__name__}")
+    return tx
+
+
+def check_optimizer(optimizer, extra_names=()) -> None:
+    """ValueError naming ``optimizer`` unless it is an alias or a factory accepting
+    ``(schedule, **{name: ...})`` for every traced extra hyperparameter in ``extra_names``."""
+    if isinstance(optimizer, str):
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS} or a factory schedule -> "
+                             f"optax.GradientTransformation, got {optimizer!r}")
+        return
+    if not callable(optimizer):
+        raise ValueError(f"optimizer must be a name in {OPTIMIZERS} or a callable factory, got {optimizer!r}")
+    try:
+        inspect.signature(optimizer).bind(None, **{k: None for k in extra_names})
+    except TypeError as e:
+        raise ValueError(f"optimizer factory {getattr(optimizer, '__name__', optimizer)!r} cannot be called as "
+                         f"factory(schedule, {', '.join(f'{k}=...' for k in extra_names)}): {e}") from None
+    except ValueError:  # builtins without a signature: accepted, checked when called
+        pass
+
+
+def check_schedule(schedule) -> None:
+    if isinstance(schedule, str):
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES} or a factory (hyper, steps_per_epoch) -> "
+                             f"schedule, got {schedule!r}")
+    elif not callable(schedule):
+        raise ValueError(f"schedule must be a name in {SCHEDULES} or a callable factory, got {schedule!r}")
+
+
+FactoryType = Callable[..., optax.GradientTransformation]

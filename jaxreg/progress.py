@@ -29,8 +29,14 @@ class ProgressBar:
             enabled = bool(isatty and isatty())
         self.enabled, self.total, self.label, self.unit, self.width = bool(enabled), total, label, unit, width
         self.start = time.perf_counter()
+        self.done = 0
+
+    def advance(self, n: int = 1) -> None:
+        """Count ``n`` more steps done and redraw."""
+        self.update(self.done + n)
 
     def update(self, done: int) -> None:
+        self.done = done
         if not self.enabled:
             return
         line = format_bar(self.label, self.unit, done, self.total, time.perf_counter() - self.start,

@@ -5,52 +5,41 @@
     result.history.holdout_acc.shape    # (2, 2, 2, 2, n_records): grid shape + per-model shape
     result.best("holdout_acc")          # index, axis values, final metrics, params
 
-The grid's Cartesian product is flattened into ``n_configs`` configurations and trained by
-``jax.jit(jax.vmap(trainer))`` (the trainer of :mod:`jaxreg.train`, the same one ``train`` and
+The grid's Cartesian product is flattened into ``n_configs`` configurations, stacked into one
+:class:`~jaxreg.config.Hyper` of per-model arrays and trained by the grid engine
+(:func:`jaxreg.engine.train_models`: ``jax.jit(jax.vmap(trainer))`` of the trainer ``train`` and
 :mod:`jaxreg.meta` use). Continuous axes (``learning_rate``, ``decay_time``, ``lam``/``l2``/``l1``,
-and ``penalty``, which only decides whether λ goes to λ₂ or λ₁) and ``seed`` are traced
-values. ``batch_size`` changes array shapes, so it is static: configurations are grouped by batch
-size and each distinct batch size is one more compiled program; results are reassembled in grid
-order. Within a group the flat axis runs in equal chunks (the last padded by repeating its last
-configuration), so one program per group serves every chunk; chunk size comes from
-:func:`model_bytes` and ``memory_budget`` unless ``chunk_size`` is given.
+``penalty``, which only decides whether λ goes to λ₂ or λ₁, ``init_scale`` and the names of
+``hyper.extra``) and ``seed`` are traced values. ``batch_size`` changes array shapes, so it is
+static: configurations are grouped by batch size and each distinct batch size is one more
+compiled program; results are reassembled in grid order. Within a group the engine runs the flat axis in equal chunks (the last padded by repeating
+its last configuration), so one program per group serves every chunk; chunk size comes from
+:func:`jaxreg.engine.model_bytes` and ``memory_budget`` unless ``chunk_size`` is given.
 
 Randomness: ``key`` (default ``PRNGKey(0)``) is every model's key without a ``seed`` axis (so all
 models see the same shuffles and initial weights); with one, model ``s`` uses
 ``fold_in(key, s)``. As in :func:`jaxreg.train.train`, initial weights are ``N(0, init_scale²)``
-from ``fold_in(model_key, 1)`` (zeros when ``init_scale == 0``), unless ``init_params`` (shared
-by all models) is given. So a member equals ``train(..., key=fold_in(key, s))``.
-
-Devices: the flat axis is sharded over ``Mesh(devices, ("grid",))`` with
-``NamedSharding(mesh, P("grid"))`` (chunks are a multiple of the device count); the data are
-replicated (``P()``). Across hosts the same code runs unchanged on every process after
-``jax.distributed.initialize()``: ``jax.devices()`` is then the global device list, the mesh is
-global, and every input is built with ``jax.make_array_from_callback`` so each process feeds only
-its addressable shards from the (identical) host-side grid and data (for per-host data shards
-use ``jax.make_array_from_process_local_data``); outputs are gathered with
-``multihost_utils.process_allgather`` so every process gets the full :class:`SweepResult`.
+from ``fold_in(model_key, 1)`` (zeros when ``init_scale == 0``; ``init_scale`` may be an axis),
+unless ``init_params`` (shared by all models) is given. So a member equals
+``train(..., key=fold_in(key, s))``. Devices and processes: see :mod:`jaxreg.engine`.
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
 from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jaxreg import validation
+from jaxreg import engine, validation
+from jaxreg.config import Hyper, TrainConfig, TrainData
+from jaxreg.engine import METRICS, model_bytes  # noqa: F401 (re-exported)
 from jaxreg.objective import Objective
+from jaxreg.prepare import as_key, check_data, check_hyper
 from jaxreg.progress import ProgressBar
-from jaxreg.sweep_grid import AXES, expand_grid, hyper_of, model_bytes  # noqa: F401 (re-exported)
-from jaxreg.train import (Hyper, TrainConfig, TrainData, TrainResult, check_hyper, evaluate,
-                          make_trainer)
+from jaxreg.sweep_grid import AXES, expand_grid, hyper_of  # noqa: F401 (re-exported)
+from jaxreg.train import TrainResult
 
-SETS = ("train", "holdout", "test")
-METRICS = tuple(f"{s}_{m}" for s in SETS for m in ("loss", "acc"))
 
 
 class Best(NamedTuple):
@@ -122,40 +111,6 @@ class SweepResult:
                     params=jax.tree_util.tree_map(lambda a: a[i], self.flat.params))
 
 
-@functools.lru_cache(maxsize=32)
-def _program(objective: Objective, config: TrainConfig, init_scale: float, shared_init: bool,
-             seeded: bool):
-    """jit(vmap(one model)): (hyper (N,), seeds (N,), key, data, params0) -> (TrainResult, final)."""
-    trainer = make_trainer(objective, config)
-
-    def one(hyper, seed, key, data, params0):
-        k = jax.random.fold_in(key, seed) if seeded else key
-        dtype = data.train.X.dtype
-        if not shared_init:
-            params0 = objective.init_params(data.train.X.shape[1], jax.random.fold_in(k, 1),
-                                            init_scale, dtype)
-        res = trainer(hyper, params0, data, k)
-        final = {}
-        for name, batch in zip(SETS, data):
-            loss, acc = evaluate(objective, res.params, batch)
-            final[f"{name}_loss"], final[f"{name}_acc"] = jnp.asarray(loss, dtype), jnp.asarray(acc, dtype)
-        return res, final
-
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None, None)))
-
-
-def _put(x, sharding):
-    x = np.asarray(x)
-    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
-
-
-def _to_host(x):
-    if x.is_fully_addressable:
-        return np.asarray(x)
-    from jax.experimental import multihost_utils
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-
-
 def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapping[str, Sequence],
           *, hyper: Hyper = Hyper(), key=None, init_params: Any = None, init_scale: float = 0.0,
           seeds: Optional[Sequence[int]] = None, chunk_size: Optional[int] = None,
@@ -174,33 +129,23 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
     progress: a bar over chunks on stderr: None = only on a terminal, True/False = on/off.
     Raises ValueError (before compiling) naming the bad axis and value.
     """
-    if not isinstance(data, TrainData):
-        raise ValueError(f"data must be a TrainData (see prepare_data), got {type(data).__name__}")
+    # the batch size is checked per batch-size group below
+    check_data(objective, dataclasses.replace(config, method="full_batch") if "batch_size" in grid else config, data)
     if seeds is not None:
         if "seed" in grid:
             raise ValueError("give the seed axis either in grid or as seeds=, not both")
         grid = {**grid, "seed": seeds}
     n_train = data.train.X.shape[0]
-    axes, values, configs = expand_grid(grid, n_train)
-    base = check_hyper(hyper)
-    hypers = [check_hyper(hyper_of(c, base)) for c in configs]  # names the field if invalid
-    if config.early_stopping is not None and data.holdout is None:
-        raise ValueError(f"early_stopping={config.early_stopping!r} needs a hold-out set (data.holdout)")
-    if "batch_size" not in axes and config.method == "minibatch" and config.batch_size > n_train:
-        raise ValueError(f"batch_size ({config.batch_size}) must be <= the number of training "
-                         f"examples ({n_train})")
+    base = check_hyper(hyper, config)
+    axes, values, configs = expand_grid(grid, n_train, tuple(base.extra))
+    hypers = [check_hyper(hyper_of(c, base), config) for c in configs]  # names the field if invalid
     if chunk_size is not None:
         chunk_size = validation.check_scalar(chunk_size, "chunk_size", low=1, integer=True)
     validation.check_scalar(memory_budget, "memory_budget", low=0, low_inclusive=False)
-
     devices = list(jax.devices() if devices is None else devices)
-    mesh = Mesh(np.asarray(devices), ("grid",))
-    shard, replicated = NamedSharding(mesh, P("grid")), NamedSharding(mesh, P())
-    dtype = data.train.X.dtype
-    key = jax.random.PRNGKey(0) if key is None else key
-    data_dev = jax.tree_util.tree_map(lambda a: _put(a, replicated), data)
-    params0 = None if init_params is None else jax.tree_util.tree_map(
-        lambda a: _put(np.asarray(a, dtype), replicated), init_params)
+    if not devices:
+        raise ValueError("devices must name at least one device (default: jax.devices())")
+    key = as_key(key)
 
     groups = {}  # batch size -> flat indices, in grid order
     for i, c in enumerate(configs):
@@ -208,26 +153,27 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
     plans = []
     for bs, idx in groups.items():
         cfg = config if bs is None else dataclasses.replace(config, method="minibatch", batch_size=bs)
-        # explicit chunk_size: used as given (padded); automatic: no larger than the group
-        c = chunk_size or min(len(idx), max(1, int(memory_budget // model_bytes(objective, cfg, data))))
-        c = len(devices) * math.ceil(c / len(devices))
-        plans.append((bs, cfg, np.asarray(idx), c, math.ceil(len(idx) / c)))
+        check_data(objective, cfg, data)
+        c, n_chunks = engine.plan_chunks(objective, cfg, data, len(idx), chunk_size=chunk_size,
+                                         memory_budget=memory_budget, n_devices=len(devices),
+                                         extra=tuple(sorted(base.extra)))
+        plans.append((bs, cfg, idx, c, n_chunks))
     bar = ProgressBar(sum(p[-1] for p in plans), enabled=progress)
-    done, order, outputs = 0, [], []
-    for bs, cfg, idx, c, n_chunks in plans:
-        program = _program(objective, cfg, float(init_scale), init_params is not None, "seed" in axes)
-        padded = np.concatenate([idx, np.full(n_chunks * c - len(idx), idx[-1])])
-        for start in range(0, len(padded), c):
-            members = padded[start:start + c]
-            h = Hyper(*(_put(np.asarray([hypers[m][f] for m in members], dtype), shard)
-                        for f in range(4)))
-            s = _put(np.asarray([configs[m].get("seed", 0) for m in members], np.uint32), shard)
-            out = jax.tree_util.tree_map(_to_host, program(h, s, key, data_dev, params0))
-            keep = min(c, len(idx) - start)
-            outputs.append(jax.tree_util.tree_map(lambda a: a[:keep], out))
-            order.append(members[:keep])
-            done += 1
-            bar.update(done)
+    order, outputs = [], []
+    for bs, cfg, idx, c, _ in plans:
+        stacked = engine.stack_hypers(len(idx), base, **{
+            f: [getattr(hypers[m], f) for m in idx] for f in ("learning_rate", "decay_time", "l2", "l1")},
+            **{k: [hypers[m].extra[k] for m in idx] for k in base.extra})
+        keys = key
+        if "seed" in axes:
+            seeds_ = np.asarray([configs[m]["seed"] for m in idx], np.uint32)
+            keys = jax.vmap(jax.random.fold_in, (None, 0))(key, seeds_)
+        scale = (np.asarray([configs[m]["init_scale"] for m in idx]) if "init_scale" in axes
+                 else float(init_scale))
+        out = engine.train_models(objective, cfg, data, stacked, keys=keys, params0=init_params,
+                                  init_scale=scale, chunk_size=c, devices=devices, progress=bar)
+        outputs.append((out.result, out.final))
+        order.append(np.asarray(idx))
     inverse = np.argsort(np.concatenate(order), kind="stable")
     flat, final = jax.tree_util.tree_map(lambda *a: np.concatenate(a)[inverse], *outputs)
     return SweepResult(axes=axes, values=values, flat=flat, final=final, configs=configs,

@@ -37,12 +37,12 @@ def as_targets(y, objective, n_samples: int, name: str = "y") -> np.ndarray:
         raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
     if not np.all(np.isfinite(arr.astype(np.float64))):
         raise ValueError(f"{name} contains NaN or inf")
-    if objective.loss == "squared":
+    if objective.record.target == "real":
         return arr.astype(np.float32 if arr.dtype != np.float64 else np.float64)
     as_int = arr.astype(np.int64)
     if not np.all(as_int == arr):
         raise ValueError(f"{name} must hold integer class labels for loss={objective.loss!r}")
-    if objective.is_multiclass:
+    if objective.record.target == "class":
         if as_int.min() < 0 or as_int.max() >= objective.n_classes:
             raise ValueError(
                 f"{name} labels must lie in [0, {objective.n_classes}), got range "

@@ -218,9 +218,9 @@ SHARDED = textwrap.dedent("""
     cfg = TrainConfig(method="minibatch", batch_size=6, n_epochs=2)
     data = prepare_data(obj, cfg, X, y, X[:8], y[:8])
     grid = {"penalty": ["l1", "l2"], "lam": [0.1, 0.01, 0.001], "seed": [0]}  # 6 -> padded to 8
-    import jaxreg.sweep as S
-    seen, to_host = [], S._to_host  # record how the outputs are split over devices
-    S._to_host = lambda x: (seen.append((len(x.sharding.device_set), x.shape[0],
+    import jaxreg.engine as E
+    seen, to_host = [], E.to_host  # record how the outputs are split over devices
+    E.to_host = lambda x: (seen.append((len(x.sharding.device_set), x.shape[0],
                                          x.addressable_shards[0].data.shape[0])), to_host(x))[1]
     r4 = sweep(obj, data, cfg, grid, init_scale=0.1)
     # 8 models, 2 per device (outputs constant across models, e.g. history.epoch, may be

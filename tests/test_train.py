@@ -6,7 +6,7 @@ import optax
 import pytest
 
 from jaxreg.objective import Batch, Objective
-from jaxreg.train import Hyper, TrainConfig, make_trainer, prepare_data, train
+from jaxreg.train import Hyper, TrainConfig, as_hyper_arrays, make_trainer, prepare_data, train
 
 TOL = 1e-10
 
@@ -405,7 +405,7 @@ def test_seed000_sgd_matches_printed_probabilities():
     def one(k):
         key = jax.random.PRNGKey(k)
         p0 = obj.init_params(2, jax.random.fold_in(key, 1), 1.0, jnp.float64)
-        return trainer(Hyper(*(jnp.float64(v) for v in Hyper(learning_rate=0.05))), p0, data, key)
+        return trainer(as_hyper_arrays(Hyper(learning_rate=0.05), jnp.float64), p0, data, key)
 
     r = jax.jit(jax.vmap(one))(jnp.arange(20))
     n = np.asarray(r.n_updates)

@@ -1,0 +1,192 @@
+"""What a training run is made of: traced hyperparameters (:class:`Hyper`), data
+(:class:`TrainData`) and the static choices (:class:`TrainConfig`).
+
+``Hyper`` holds arrays (vmapped over a grid, differentiated by :mod:`jaxreg.meta`);
+``TrainConfig`` is hashable and static: one compiled program per distinct config. Everything in
+``TrainConfig`` is checked when it is built (``ValueError`` naming the field).
+"""
+from __future__ import annotations
+
+import dataclasses
+from numbers import Real
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Union
+
+import jax
+
+from jaxreg import optim, stopping, validation
+from jaxreg.objective import Batch, Penalty
+
+METHODS = ("full_batch", "minibatch", "sgd")
+EARLY_STOPPING = (None,) + stopping.NAMED
+
+
+class Hyper(NamedTuple):
+    """Continuous hyperparameters: traced, so they can be vmapped and differentiated.
+
+    learning_rate: η0; decay_time: T of η(t) = η0/(1 + t/T) (ignored by the constant schedule);
+    l2, l1: λ₂ and λ₁ of the penalty (λ₂/2)‖W‖² + λ₁‖W‖₁; extra: further traced values by name,
+    passed to an optimizer factory as keyword arguments (e.g. ``{"beta": 1e-3}`` for
+    ``hypergradient_sgd``, ``{"momentum": 0.9}`` for the momentum aliases) and readable by a
+    schedule factory (e.g. a vector of per-epoch rates).
+    """
+
+    learning_rate: Any = 0.1
+    decay_time: Any = 1.0
+    l2: Any = 0.0
+    l1: Any = 0.0
+    extra: Mapping[str, Any] = {}
+
+    @property
+    def penalty(self) -> Penalty:
+        return Penalty(l2=self.l2, l1=self.l1)
+
+
+class TrainData(NamedTuple):
+    """Training set and optional hold-out and test sets, each a :class:`Batch` ``(X, y)``."""
+
+    train: Batch
+    holdout: Optional[Batch] = None
+    test: Optional[Batch] = None
+
+
+def _int_field(cfg, name: str, low: int = 1, optional: bool = False):
+    value = getattr(cfg, name)
+    if optional and value is None:
+        return
+    if isinstance(value, (bool,)) or not isinstance(value, Real) or not float(value).is_integer():
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = validation.check_scalar(value, name, low=low, integer=True)
+    object.__setattr__(cfg, name, value)  # normalised: 8.0 -> 8, so equal configs hash equally
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Discrete (static) training choices; one compiled program per distinct config.
+
+    method: ``"full_batch"`` (one update per epoch), ``"minibatch"`` (``batch_size`` examples per
+      update, reshuffled each epoch from the key, remainder dropped as in the paper's code) or
+      ``"sgd"`` (one example per update, reshuffled each epoch).
+    n_epochs: epochs to run; eval_every: epochs between evaluations (must divide n_epochs).
+    optimizer: an alias ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` (``momentum`` is the
+      momentum of the aliases), or a factory ``schedule -> optax.GradientTransformation`` (e.g.
+      ``optax.adamw``); see :mod:`jaxreg.optim`.
+    schedule: ``"constant"``, ``"inverse_time"`` (η0/(1 + epoch/T), per epoch as in the paper) or a
+      factory ``(hyper, steps_per_epoch) -> (count -> η)``.
+    early_stopping: ``None``, a :class:`~jaxreg.stopping.StopRule`, or a name:
+      ``"logistic_paper"`` (stop when hold-out accuracy drops, return the weights from two
+      evaluations earlier; seed 003 §6.1, from the 4th evaluation on); ``"softmax_paper"``
+      (stop after ``patience`` consecutive evaluations below the last non-decreasing hold-out
+      accuracy, return the best-hold-out-accuracy weights; seed 003 §3.2); ``"patience"`` (stop
+      when the hold-out loss has not improved by ``min_delta`` for ``patience`` evaluations;
+      return the best-hold-out-loss weights).
+    stop_tol: seed 000's SGD stopping rule (:func:`jaxreg.stopping.param_change`): every
+      ``check_every`` updates, stop when ‖θ − θ_{check_every updates ago}‖ < stop_tol.
+    max_steps: freeze after this many updates (the horizon K of :mod:`jaxreg.meta`).
+    record_history: evaluate metrics at each record (False skips the extra forward passes).
+    grad: ``"closed_form"`` (the derived gradients of grads.py) or ``"autodiff"`` (jax.grad).
+    remat: wrap each record's block of epochs in ``jax.checkpoint`` (reverse-mode memory
+      O(records + eval_every) instead of O(updates)).
+    step_trace: optional ``(params, opt_state) -> pytree`` recorded after every update (e.g. the
+      learning rate an online hypergradient optimizer has adapted); ``TrainResult.trace`` stacks
+      it over the updates.
+    """
+
+    method: str = "full_batch"
+    n_epochs: int = 100
+    batch_size: Optional[int] = None
+    optimizer: Union[str, Callable] = "sgd"
+    momentum: float = 0.9
+    schedule: Union[str, Callable] = "constant"
+    eval_every: int = 1
+    early_stopping: Union[None, str, stopping.StopRule] = None
+    patience: int = 5
+    min_delta: float = 0.0
+    stop_tol: Optional[float] = None
+    check_every: int = 20
+    max_steps: Optional[int] = None
+    record_history: bool = True
+    grad: str = "closed_form"
+    remat: bool = False
+    step_trace: Optional[Callable] = None
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.grad not in ("closed_form", "autodiff"):
+            raise ValueError(f"grad must be one of ('closed_form', 'autodiff'), got {self.grad!r}")
+        optim.check_optimizer(self.optimizer)
+        optim.check_schedule(self.schedule)
+        es = self.early_stopping
+        if not (es is None or isinstance(es, stopping.StopRule) or (isinstance(es, str) and es in stopping.NAMED)):
+            raise ValueError(f"early_stopping must be None, one of {stopping.NAMED} or a StopRule, got {es!r}")
+        if isinstance(es, stopping.StopRule):
+            if es.at not in stopping.AT:
+                raise ValueError(f"early_stopping.at must be one of {stopping.AT}, got {es.at!r}")
+            if es.at == "step" and self.stop_tol is not None:
+                raise ValueError("give one per-update rule: early_stopping (at='step') or stop_tol, not both")
+        for name in ("n_epochs", "eval_every", "patience", "check_every"):
+            _int_field(self, name)
+        _int_field(self, "max_steps", optional=True)
+        if self.n_epochs % self.eval_every:
+            raise ValueError(f"eval_every ({self.eval_every}) must divide n_epochs ({self.n_epochs})")
+        if self.method == "minibatch" and self.batch_size is None:
+            raise ValueError("batch_size is required for method='minibatch'")
+        _int_field(self, "batch_size", optional=True)
+        m = validation.check_scalar(self.momentum, "momentum", low=0.0)
+        if not m < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        object.__setattr__(self, "momentum", m)
+        object.__setattr__(self, "min_delta", validation.check_scalar(self.min_delta, "min_delta", low=0))
+        if self.stop_tol is not None:
+            object.__setattr__(self, "stop_tol", validation.check_scalar(self.stop_tol, "stop_tol", low=0,
+                                                                         low_inclusive=False))
+        for name in ("record_history", "remat"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.step_trace is not None and not callable(self.step_trace):
+            raise ValueError(f"step_trace must be None or a callable (params, opt_state) -> pytree, "
+                             f"got {self.step_trace!r}")
+
+    @property
+    def n_records(self) -> int:
+        return self.n_epochs // self.eval_every
+
+    def steps_per_epoch(self, n_train: int) -> int:
+        if self.method == "full_batch":
+            return 1
+        if self.method == "sgd":
+            return n_train
+        return n_train // self.batch_size
+
+    @property
+    def eval_rule(self) -> Optional[stopping.StopRule]:
+        """The per-evaluation stopping rule (from ``early_stopping``), or None."""
+        es = self.early_stopping
+        if isinstance(es, str):
+            return stopping.named_rule(es, self.patience, self.min_delta)
+        return es if es is not None and es.at == "eval" else None
+
+    @property
+    def step_rule(self) -> Optional[stopping.StopRule]:
+        """The per-update stopping rule (``stop_tol``, or an ``at="step"`` early_stopping), or None."""
+        if self.stop_tol is not None:
+            return stopping.param_change(self.stop_tol, self.check_every)
+        es = self.early_stopping
+        return es if isinstance(es, stopping.StopRule) and es.at == "step" else None
+
+    @property
+    def needs_holdout(self) -> bool:
+        """Whether training reads the hold-out set (a rule that evaluates on it)."""
+        return any(r is not None and r.needs_holdout for r in (self.eval_rule, self.step_rule))
+
+
+def extra_names(hyper: Hyper) -> tuple:
+    return tuple(sorted(hyper.extra)) if hyper.extra else ()
+
+
+def as_hyper_arrays(hyper: Hyper, dtype) -> Hyper:
+    """Every leaf of ``hyper`` as a ``dtype`` array (the precision of the model)."""
+    import jax.numpy as jnp
+
+    return jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), hyper._replace(extra=dict(hyper.extra)))
+

@@ -1,0 +1,256 @@
+"""The grid engine: G models trained by one compiled program, ``jit(vmap(trainer))``, in chunks,
+sharded over devices.
+
+    out = train_models(objective, config, data, hypers, keys=keys, params0=params0)
+    out.result.params["W"]      # (G, d[, C]): one row per model, in input order
+    out.final["holdout_acc"]    # (G,): metrics of each model's selected weights
+
+Per model (a leading ``(G,)`` axis): the :class:`~jaxreg.config.Hyper` leaves (always), and
+optionally the keys, the initial weights ``params0``, the ``init_scale`` and any
+``model_data`` (e.g. a fold's weight masks) that ``merge_data(data, model_data)`` folds into the
+shared :class:`~jaxreg.config.TrainData` inside the program. Whatever is shared enters the
+vmapped program unbatched (``in_axes=None``), so e.g. a shared key draws one shuffle for all.
+
+Initial weights: ``params0`` (shared, or one per model), else N(0, init_scale²) drawn from
+``fold_in(key, 1)`` of each model's key inside the program (zeros when the scale is 0), as
+:func:`jaxreg.train.train` does. So member ``g`` equals ``train(..., key=keys[g])``.
+
+Chunks: ``chunk_size`` models per call (default ``memory_budget // model_bytes``), a multiple of
+the device count; the last chunk is padded by repeating its last model, so one program serves
+every chunk. Devices: the model axis is sharded over ``Mesh(devices, ("grid",))`` with
+``NamedSharding(mesh, P("grid"))``, shared inputs replicated (``P()``). Inputs are built with
+``jax.make_array_from_callback`` (each process feeds only its addressable shards) and outputs
+gathered with ``multihost_utils.process_allgather`` when not fully addressable, so the same code
+runs after ``jax.distributed.initialize()`` with every process getting the full result.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxreg import optim, validation
+from jaxreg.config import Hyper, TrainConfig, TrainData
+from jaxreg.objective import Objective
+from jaxreg.prepare import SETS, as_key, check_data, check_params
+from jaxreg.progress import ProgressBar
+from jaxreg.train import TrainResult, evaluate, make_trainer
+
+METRICS = tuple(f"{s}_{m}" for s in SETS for m in ("loss", "acc"))
+
+
+class EngineResult(NamedTuple):
+    """result: a :class:`~jaxreg.train.TrainResult` whose leaves have a leading ``(G,)`` axis
+    (NumPy, input order); final: ``{"train_loss", ..., "test_acc"}`` -> ``(G,)``, the mean data
+    loss and accuracy of each model's selected weights (NaN for a set not given); chunk_size,
+    n_chunks: how the models were run."""
+
+    result: TrainResult
+    final: dict
+    chunk_size: int
+    n_chunks: int
+
+
+def opt_state_copies(objective: Objective, config: TrainConfig, n_features: int, extra=()) -> float:
+    """Optimiser state size in units of the parameter count (0 SGD, 1 momentum, ≈2 Adam), from
+    ``jax.eval_shape`` of the configured optimizer's ``init`` (nothing is computed)."""
+    params = jax.eval_shape(lambda: objective.init_params(n_features))
+    tx = optim.make_optimizer(config.optimizer, optim.constant(1.0), config.momentum,
+                              {k: 0.0 for k in extra})
+    state = jax.eval_shape(tx.init, params)
+    size = lambda t: sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(t))  # noqa: E731
+    return size(state) / max(size(params), 1)
+
+
+def model_bytes(objective: Objective, config: TrainConfig, data: TrainData, extra=()) -> int:
+    """Estimated device bytes one vmapped model needs (an upper-bound-minded estimate).
+
+    P = d·C (+ C) parameters held ~9 times (θ, candidate θ, selected/rule/previous copies,
+    gradient, update) plus the optimiser state (:func:`opt_state_copies`), twice for the frozen
+    copy; per-update activations rows × 3C (scores, residuals) plus, for mini-batches, the
+    gathered batch (rows × d) and the n-index permutation; evaluation activations 2C per
+    example of every set; the history (10 fields × n_records); all ×2 for XLA temporaries.
+    """
+    n, d = data.train.X.shape
+    C = objective.n_classes
+    n_params = d * C + (C if objective.fit_intercept else 0)
+    state = n_params * 9 + 2 * opt_state_copies(objective, config, d, extra) * n_params
+    rows = {"full_batch": n, "sgd": 1}.get(config.method, config.batch_size)
+    full = config.method == "full_batch"  # full batch: X is shared, not gathered per model
+    step = rows * (3 * C + (0 if full else d)) + (0 if full else n)
+    evals = 2 * C * sum(b.X.shape[0] for b in data if b is not None)
+    total = state + max(step, evals) + 10 * config.n_records + 16
+    return int(2 * total * np.dtype(data.train.X.dtype).itemsize)
+
+
+def plan_chunks(objective: Objective, config: TrainConfig, data: TrainData, n_models: int, *,
+                chunk_size: Optional[int] = None, memory_budget: float = 2 * 2**30, n_devices: int = 1,
+                extra=()) -> tuple[int, int]:
+    """``(models per chunk, number of chunks)``: ``chunk_size`` as given, else as many models as
+    ``memory_budget`` holds (:func:`model_bytes`, at most ``n_models``); rounded up to a multiple
+    of ``n_devices``."""
+    c = chunk_size or min(n_models, max(1, int(memory_budget // model_bytes(objective, config, data, extra))))
+    c = n_devices * math.ceil(c / n_devices)
+    return c, math.ceil(n_models / c)
+
+
+@functools.lru_cache(maxsize=32)
+def _program(objective: Objective, config: TrainConfig, key_axis, params_axis, init_inside: bool,
+             shared_scale: Optional[float], merge_data: Optional[Callable]):
+    """jit(vmap(one model)): (hyper, key, params0, scale, model_data, data) -> (TrainResult, final).
+    ``shared_scale``: the init scale as a static float, or None when it is per model (traced)."""
+    trainer = make_trainer(objective, config)
+
+    def one(hyper, key, params0, scale, model_data, data):
+        scale = shared_scale if shared_scale is not None else scale
+        if merge_data is not None:
+            data = merge_data(data, model_data)
+        dtype = data.train.X.dtype
+        if init_inside:
+            params0 = objective.init_params(data.train.X.shape[1], jax.random.fold_in(key, 1), scale, dtype)
+        res = trainer(hyper, params0, data, key)
+        final = {}
+        for name, batch in zip(SETS, data):
+            loss, acc = evaluate(objective, res.params, batch)
+            final[f"{name}_loss"], final[f"{name}_acc"] = jnp.asarray(loss, dtype), jnp.asarray(acc, dtype)
+        return res, final
+
+    md_axis = None if merge_data is None else 0
+    scale_axis = None if shared_scale is not None else 0
+    return jax.jit(jax.vmap(one, in_axes=(0, key_axis, params_axis, scale_axis, md_axis, None)))
+
+
+def put(x, sharding):
+    """A global array with ``sharding`` from the host array ``x`` (identical on every process)."""
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+
+def to_host(x):
+    """A NumPy copy of the global array ``x`` on every process."""
+    if x.is_fully_addressable:
+        return np.asarray(x)
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def _n_models(hypers: Hyper) -> int:
+    sizes = {np.shape(v)[0] if np.ndim(v) else None for v in jax.tree_util.tree_leaves(hypers)}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"hypers must hold arrays with one common leading model axis, got leading sizes {sizes}")
+    G = sizes.pop()
+    if G < 1:
+        raise ValueError("hypers must describe at least one model")
+    return G
+
+
+def _keys(keys, G: int):
+    """(keys, batched?): one key or int seed is shared by every model; G stacked keys (raw
+    ``(G, 2)`` uint32 or typed ``(G,)``) give one per model."""
+    if keys is None or isinstance(keys, (int, np.integer)):
+        return as_key(keys, "keys"), False
+    typed = isinstance(keys, jax.Array) and jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
+    shape = np.shape(keys)
+    if shape == (() if typed else (2,)):
+        return as_key(keys, "keys"), False
+    if shape == ((G,) if typed else (G, 2)) and (typed or np.asarray(keys).dtype == np.uint32):
+        return keys, True
+    raise ValueError(f"keys must be one jax.random key (shared), an int seed, or {G} stacked keys "
+                     f"(shape ({G}, 2) uint32), got shape {shape}")
+
+
+def train_models(objective: Objective, config: TrainConfig, data: TrainData, hypers: Hyper, *,
+                 keys=None, params0: Any = None, init_scale=0.0, model_data: Any = None,
+                 merge_data: Optional[Callable] = None, chunk_size: Optional[int] = None,
+                 memory_budget: float = 2 * 2**30, devices=None, progress=None) -> EngineResult:
+    """Train G models in one compiled program (module docstring); returns an :class:`EngineResult`.
+
+    hypers: a :class:`Hyper` whose every leaf has a leading ``(G,)`` axis (already validated,
+      e.g. by :func:`jaxreg.sweep.sweep`). keys: one key or int seed (shared) or ``(G,)``
+      stacked keys. params0: shared params, or params with a leading ``(G,)`` axis, or None.
+    init_scale: a float, or ``(G,)`` scales (an ``init_scale`` grid axis).
+    model_data, merge_data: per-model pytree (leading ``(G,)`` axis) and a static
+      ``(data, model_data_of_one_model) -> TrainData`` that merges it inside the program.
+    chunk_size, memory_budget: models per compiled call (default ``memory_budget //
+      model_bytes``). devices: default ``jax.devices()``. progress: None (a bar on a terminal),
+      True/False, or a :class:`~jaxreg.progress.ProgressBar` to advance once per chunk.
+    """
+    check_data(objective, config, data)
+    G = _n_models(hypers)
+    dtype = data.train.X.dtype
+    d = data.train.X.shape[1]
+    keys, keys_batched = _keys(keys, G)
+    params_axis, init_inside = None, params0 is None
+    if params0 is not None:
+        lead = jax.tree_util.tree_leaves(params0)[0]
+        batched = np.ndim(lead) == len(objective.param_shapes(d)["W"]) + 1
+        params0 = check_params(objective, params0, d, dtype, "params0", (G,) if batched else ())
+        params_axis = 0 if batched else None
+    scale_batched = np.ndim(init_scale) == 1
+    if scale_batched:
+        init_scale = validation.check_values(init_scale, "init_scale", low=0.0)
+        if init_scale.shape != (G,):
+            raise ValueError(f"init_scale must be a float or have one entry per model ({G}), got {init_scale.shape}")
+    else:
+        init_scale = validation.check_scalar(init_scale, "init_scale", low=0.0)
+    if (model_data is None) != (merge_data is None):
+        raise ValueError("model_data and merge_data go together")
+    if chunk_size is not None:
+        chunk_size = validation.check_scalar(chunk_size, "chunk_size", low=1, integer=True)
+    validation.check_scalar(memory_budget, "memory_budget", low=0, low_inclusive=False)
+    devices = list(jax.devices() if devices is None else devices)
+    if not devices:
+        raise ValueError("devices must name at least one device (default: jax.devices())")
+
+    mesh = Mesh(np.asarray(devices), ("grid",))
+    shard, replicated = NamedSharding(mesh, P("grid")), NamedSharding(mesh, P())
+    c, n_chunks = plan_chunks(objective, config, data, G, chunk_size=chunk_size, memory_budget=memory_budget,
+                              n_devices=len(devices), extra=tuple(sorted(hypers.extra)))
+    program = _program(objective, config, 0 if keys_batched else None, params_axis, init_inside,
+                       None if scale_batched else float(init_scale), merge_data)
+    shared = lambda tree: jax.tree_util.tree_map(lambda a: put(a, replicated), tree)  # noqa: E731
+    data_dev = shared(data)
+    key_dev = None if keys_batched else shared(keys)
+    p0_dev = None if params0 is None or params_axis == 0 else shared(params0)
+    hypers = jax.tree_util.tree_map(lambda a: np.asarray(a, dtype), hypers)
+    bar = progress if isinstance(progress, ProgressBar) else ProgressBar(n_chunks, enabled=progress)
+
+    padded = np.concatenate([np.arange(G), np.full(n_chunks * c - G, G - 1)])
+    outputs = []
+    for start in range(0, len(padded), c):
+        members = padded[start:start + c]
+        pick = lambda tree: jax.tree_util.tree_map(lambda a: put(np.asarray(a)[members], shard), tree)  # noqa: E731
+        out = program(pick(hypers), pick(keys) if keys_batched else key_dev,
+                      pick(params0) if params_axis == 0 else p0_dev,
+                      pick(np.asarray(init_scale, dtype)) if scale_batched else None,
+                      None if model_data is None else pick(model_data), data_dev)
+        keep = min(c, G - start)
+        outputs.append(jax.tree_util.tree_map(lambda a: to_host(a)[:keep], out))
+        bar.advance()
+    result, final = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *outputs)
+    return EngineResult(result, final, c, n_chunks)
+
+
+def stack_hypers(n: int, hyper: Hyper = Hyper(), **columns) -> Hyper:
+    """A :class:`Hyper` of per-model arrays: ``hyper``'s values broadcast to a leading ``(n,)``
+    axis, overridden by ``columns`` (a field name, or an ``extra`` name, -> n values)."""
+    def per_model(name, v):
+        a = np.asarray(v, np.float64)
+        if a.ndim == 0 or a.shape[0] != n:
+            raise ValueError(f"{name} must have one entry per model ({n}), got shape {a.shape}")
+        return a
+
+    def broadcast(v):
+        a = np.asarray(v, np.float64)
+        return np.broadcast_to(a, (n,) + a.shape)
+
+    fields = {f: per_model(f, columns.pop(f)) if f in columns else broadcast(getattr(hyper, f))
+              for f in Hyper._fields if f != "extra"}
+    extra = {k: broadcast(v) for k, v in dict(hyper.extra).items()}
+    extra.update({k: per_model(k, v) for k, v in columns.items()})
+    return Hyper(**fields, extra=extra)

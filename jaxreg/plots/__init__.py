@@ -1,0 +1,8 @@
+"""Figures: arrays in, a :class:`matplotlib.figure.Figure` out (no pyplot global state), saved
+atomically as small PNGs by :func:`save_figure`.
+
+* :mod:`jaxreg.plots.paper`: curves, weight images, metric-vs-λ plots, the paper's figures.
+"""
+from jaxreg.plots.paper import (DIVERGING, DPI, SET_COLORS, as_image, curve_panels, curves,  # noqa: F401
+                                metric_vs_lambda, save_figure, sigmoid_fit, weight_image_grid,
+                                weight_images, weights_over_digits)
