@@ -102,6 +102,16 @@ def _softmax(scores):
     return jax.nn.softmax(scores, axis=-1)
 
 
+def _sigmoid_curvature(scores):
+    p = jax.nn.sigmoid(scores)
+    return p * (1 - p)
+
+
+def _softmax_curvature(scores):
+    p = jax.nn.softmax(scores, axis=-1)
+    return p * (1 - p)
+
+
 class Loss(NamedTuple):
     """Everything jaxreg knows about one loss.
 
@@ -109,7 +119,8 @@ class Loss(NamedTuple):
     closed form (same shape as scores); link: ``scores -> `` probabilities (σ or softmax) or the
     regression value; target: ``"real"`` | ``"binary"`` | ``"class"``; smooth: ℓ is twice
     differentiable (L-BFGS and FISTA apply); curvature: an upper bound c on ℓ''(s) (None: not
-    smooth).
+    smooth); curvature_at: ``scores -> `` the diagonal of ∂²ℓ/∂s² at the scores (σ(1 − σ),
+    p(1 − p)) where it is cheap and informative, else None (the solvers then use the bound).
     """
 
     name: str
@@ -119,6 +130,7 @@ class Loss(NamedTuple):
     target: str
     smooth: bool
     curvature: Optional[float]
+    curvature_at: Optional[Callable] = None
 
     @property
     def multiclass(self) -> bool:
@@ -131,9 +143,9 @@ class Loss(NamedTuple):
 
 LOSSES = {rec.name: rec for rec in (
     Loss("squared", squared_loss, squared_residual, _identity, "real", True, 2.0),
-    Loss("logistic", logistic_loss, logistic_residual, jax.nn.sigmoid, "binary", True, 0.25),
+    Loss("logistic", logistic_loss, logistic_residual, jax.nn.sigmoid, "binary", True, 0.25, _sigmoid_curvature),
     Loss("logistic_mse", logistic_mse_loss, logistic_mse_residual, jax.nn.sigmoid, "binary", True, 0.25),
-    Loss("softmax", softmax_cross_entropy, softmax_residual, _softmax, "class", True, 0.5),
+    Loss("softmax", softmax_cross_entropy, softmax_residual, _softmax, "class", True, 0.5, _softmax_curvature),
     Loss("hinge", multiclass_hinge_loss, hinge_residual, _softmax, "class", False, None),
 )}
 LOSS_NAMES = tuple(LOSSES)

@@ -1,0 +1,31 @@
+"""Converged solvers for whole regularisation paths: every λ of a grid in ONE jitted program.
+
+Both minimise ``J(θ) = f(θ) + λ₁‖W‖₁``, ``f(θ) = reduce_n ℓ(x̃_n θ, y_n) + (λ₂/2)‖W‖²``
+(:mod:`jaxreg.objective`) for each λ of a 1-D grid at once: ``jax.vmap`` over λ of a
+``lax.while_loop``, which runs until every member has stopped; a stopped member is frozen (its
+state selected unchanged), so its result is the one it would have alone. Internally
+``x̃ = [x, 1]``, ``θ = [W; b]``: (p,) or (p, C), p = d + 1 (d without intercept); ``mask``
+(p,) or (p, 1) is 1 on penalised rows. The scores ``s = X̃θ`` (n,) or (n, C) are linear in θ,
+so a whole line search along d costs ONE product ``X̃d``, and an iteration one ``X̃d`` plus
+one ``X̃ᵀr`` (X̃ᵀ stored: 3x faster on CPU).
+
+* :func:`solve_l2_path` (λ₁ = 0): L-BFGS (two-loop recursion, memory m; Armijo backtracking
+  with quadratic interpolation), preconditioned by ``M = c_k X̃ᵀX̃/n + λ₂I``: ``H₀ = γ M⁻¹``,
+  ``γ = sᵀy / yᵀM⁻¹y``, ``c_k`` = mean of ℓ''(s) at the iterate (p(1−p); 2 for squared). One
+  float32 ``eigh`` of ``X̃ᵀX̃/n`` applies M⁻¹ for every λ and c_k; it undoes the
+  ill-conditioning of correlated features (pixels). Stops when ``‖∇J‖∞ ≤ tol``.
+* :func:`solve_l1_path`: FISTA with gradient-based adaptive restart in the metric
+  ``D = c diag(X̃ᵀX̃)/n + λ₂`` (c bounds ℓ'': ¼ logistic, ½ softmax, 2 squared); the step t
+  backtracks, grows ×``step_growth`` when accepted, starts at ``1/λ_max(D^-½∇²f D^-½)`` (power
+  iteration). ``x⁺ = prox(y − tD⁻¹∇f(y))``: ``x⁺_j = sign(z_j) max(|z_j| − tλ₁/D_j, 0)`` on
+  penalised rows. Stops when ``G = D(y − x⁺)/t`` (prox-gradient mapping) has ``‖G‖∞ ≤ tol``,
+  returning x⁺: ``dist(0, ∂J(x⁺)) ≤ ‖G‖ + ‖∇f(x⁺) − ∇f(y)‖``.
+
+Non-finite iterates are never accepted: such a member stops at its last finite point with
+``converged=False``. Arithmetic is in ``dtype`` (default: that of ``batch.X``).
+"""
+from jaxreg.solvers.common import SMOOTH_LOSSES, SolverResult  # noqa: F401
+from jaxreg.solvers.fista import solve_l1_path  # noqa: F401
+from jaxreg.solvers.lbfgs import solve_l2_path  # noqa: F401
+
+__all__ = ["SMOOTH_LOSSES", "SolverResult", "solve_l1_path", "solve_l2_path"]
