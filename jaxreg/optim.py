@@ -87,9 +87,10 @@ def make_optimizer(optimizer, schedule, momentum: float = 0.9,
     return tx
 
 
-def check_optimizer(optimizer, extra_names=()) -> None:
+def check_optimizer(optimizer, extra_names=None) -> None:
     """ValueError naming ``optimizer`` unless it is an alias or a factory accepting
-    ``(schedule, **{name: ...})`` for every traced extra hyperparameter in ``extra_names``."""
+    ``(schedule, **{name: ...})`` for every traced extra hyperparameter in ``extra_names``
+    (None: only that it takes a schedule; the extras are known once the hyperparameters are)."""
     if isinstance(optimizer, str):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS} or a factory schedule -> "
@@ -98,10 +99,15 @@ def check_optimizer(optimizer, extra_names=()) -> None:
     if not callable(optimizer):
         raise ValueError(f"optimizer must be a name in {OPTIMIZERS} or a callable factory, got {optimizer!r}")
     try:
-        inspect.signature(optimizer).bind(None, **{k: None for k in extra_names})
+        sig = inspect.signature(optimizer)
+        if extra_names is None:
+            sig.bind_partial(None)
+        else:
+            sig.bind(None, **{k: None for k in extra_names})
     except TypeError as e:
+        args = ", ".join(["schedule"] + [f"{k}=..." for k in extra_names or ()])
         raise ValueError(f"optimizer factory {getattr(optimizer, '__name__', optimizer)!r} cannot be called as "
-                         f"factory(schedule, {', '.join(f'{k}=...' for k in extra_names)}): {e}") from None
+                         f"factory({args}) with the traced extras of hyper.extra: {e}") from None
     except ValueError:  # builtins without a signature: accepted, checked when called
         pass
 

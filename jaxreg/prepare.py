@@ -32,7 +32,9 @@ def prepare_data(objective: Objective, config: TrainConfig, X_train, y_train, X_
     """
     X, y = validation.check_batch(X_train, y_train, objective, ("X_train", "y_train"))
     dtype = dtype or X.dtype
-    sets = [Batch(jnp.asarray(X, dtype), jnp.asarray(y))]
+    # real-valued targets compute in the model's precision; labels keep their integer/0-1 dtype
+    y_dtype = dtype if objective.record.target == "real" else None
+    sets = [Batch(jnp.asarray(X, dtype), jnp.asarray(y, y_dtype))]
     for name, Xs, ys in (("holdout", X_holdout, y_holdout), ("test", X_test, y_test)):
         if (Xs is None) != (ys is None):
             raise ValueError(f"X_{name} and y_{name} must be given together")
@@ -41,7 +43,7 @@ def prepare_data(objective: Objective, config: TrainConfig, X_train, y_train, X_
             continue
         Xs, ys = validation.check_batch(Xs, ys, objective, (f"X_{name}", f"y_{name}"))
         validation.check_n_features(Xs, X.shape[1], f"X_{name}")
-        sets.append(Batch(jnp.asarray(Xs, dtype), jnp.asarray(ys)))
+        sets.append(Batch(jnp.asarray(Xs, dtype), jnp.asarray(ys, y_dtype)))
     data = TrainData(*sets)
     _check_config_fits(config, data, "X_holdout, y_holdout")
     return data
@@ -95,23 +97,34 @@ def check_data(objective: Objective, config: TrainConfig, data, name: str = "dat
     return data
 
 
-def check_hyper(hyper: Hyper, config: TrainConfig | None = None) -> Hyper:
+def check_hyper(hyper: Hyper, config: TrainConfig | None = None, dtype=None) -> Hyper:
     """Scalars with η > 0, T > 0, λ₂ >= 0, λ₁ >= 0 and finite ``extra`` values (ValueError
-    naming the field); with ``config``, its optimizer factory must accept the extras."""
+    naming the field); with ``config``, its optimizer factory must accept the extras; with
+    ``dtype``, every value must stay finite in that precision (1e100 overflows float32)."""
     if not isinstance(hyper, Hyper):
         raise ValueError(f"hyper must be a jaxreg Hyper, got {type(hyper).__name__}")
-    extra = dict(hyper.extra or {})
-    for k, v in extra.items():
-        arr = np.asarray(v, dtype=np.float64)
-        if not np.all(np.isfinite(arr)):
+    extra = {}
+    for k, v in dict(hyper.extra or {}).items():
+        try:
+            extra[k] = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"hyper.extra[{k!r}] must be a real number or array, got {v!r}") from None
+        if not np.all(np.isfinite(extra[k])):
             raise ValueError(f"hyper.extra[{k!r}] must be finite, got {v!r}")
     if config is not None and not isinstance(config.optimizer, str):
         optim.check_optimizer(config.optimizer, tuple(sorted(extra)))
-    return Hyper(
+    out = Hyper(
         learning_rate=validation.check_scalar(hyper.learning_rate, "learning_rate", low=0, low_inclusive=False),
         decay_time=validation.check_scalar(hyper.decay_time, "decay_time", low=0, low_inclusive=False),
         l2=validation.check_scalar(hyper.l2, "l2", low=0),
         l1=validation.check_scalar(hyper.l1, "l1", low=0), extra=extra)
+    if dtype is not None:
+        big = float(np.finfo(dtype).max)
+        for name, v in [*zip(Hyper._fields[:4], out[:4]), *((f"extra[{k!r}]", v) for k, v in extra.items())]:
+            if np.any(np.abs(np.asarray(v, np.float64)) > big):
+                raise ValueError(f"{name} = {v!r} overflows the model's precision {np.dtype(dtype).name} "
+                                 f"(largest {big:.3g})")
+    return out
 
 
 def check_params(objective: Objective, params, n_features: int, dtype, name: str = "init_params",

@@ -136,9 +136,10 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
             raise ValueError("give the seed axis either in grid or as seeds=, not both")
         grid = {**grid, "seed": seeds}
     n_train = data.train.X.shape[0]
-    base = check_hyper(hyper, config)
+    dtype = data.train.X.dtype
+    base = check_hyper(hyper, config, dtype)
     axes, values, configs = expand_grid(grid, n_train, tuple(base.extra))
-    hypers = [check_hyper(hyper_of(c, base), config) for c in configs]  # names the field if invalid
+    hypers = [check_hyper(hyper_of(c, base), config, dtype) for c in configs]  # names the field if invalid
     if chunk_size is not None:
         chunk_size = validation.check_scalar(chunk_size, "chunk_size", low=1, integer=True)
     validation.check_scalar(memory_budget, "memory_budget", low=0, low_inclusive=False)

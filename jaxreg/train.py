@@ -225,7 +225,7 @@ def train(objective: Objective, data: TrainData, hyper: Hyper = Hyper(), config:
     mini-batch and SGD epochs.
     """
     check_data(objective, config, data)
-    hyper = check_hyper(hyper, config)
+    hyper = check_hyper(hyper, config, data.train.X.dtype)
     key = as_key(key)
     dtype = data.train.X.dtype
     if init_params is None:
