@@ -88,6 +88,18 @@ def model_bytes(objective: Objective, config: TrainConfig, data: TrainData, extr
     return int(2 * total * np.dtype(data.train.X.dtype).itemsize)
 
 
+def check_layout(chunk_size, memory_budget, devices):
+    """Validated ``(chunk_size or None, devices as a non-empty list)``; ValueError naming the
+    argument (an empty device list would abort XLA, not raise)."""
+    if chunk_size is not None:
+        chunk_size = validation.check_scalar(chunk_size, "chunk_size", low=1, integer=True)
+    validation.check_scalar(memory_budget, "memory_budget", low=0, low_inclusive=False)
+    devices = list(jax.devices() if devices is None else devices)
+    if not devices:
+        raise ValueError("devices must name at least one device (default: jax.devices())")
+    return chunk_size, devices
+
+
 def plan_chunks(objective: Objective, config: TrainConfig, data: TrainData, n_models: int, *,
                 chunk_size: Optional[int] = None, memory_budget: float = 2 * 2**30, n_devices: int = 1,
                 extra=()) -> tuple[int, int]:
@@ -200,13 +212,7 @@ def train_models(objective: Objective, config: TrainConfig, data: TrainData, hyp
         init_scale = validation.check_scalar(init_scale, "init_scale", low=0.0)
     if (model_data is None) != (merge_data is None):
         raise ValueError("model_data and merge_data go together")
-    if chunk_size is not None:
-        chunk_size = validation.check_scalar(chunk_size, "chunk_size", low=1, integer=True)
-    validation.check_scalar(memory_budget, "memory_budget", low=0, low_inclusive=False)
-    devices = list(jax.devices() if devices is None else devices)
-    if not devices:
-        raise ValueError("devices must name at least one device (default: jax.devices())")
-
+    chunk_size, devices = check_layout(chunk_size, memory_budget, devices)
     mesh = Mesh(np.asarray(devices), ("grid",))
     shard, replicated = NamedSharding(mesh, P("grid")), NamedSharding(mesh, P())
     c, n_chunks = plan_chunks(objective, config, data, G, chunk_size=chunk_size, memory_budget=memory_budget,

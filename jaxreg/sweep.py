@@ -31,7 +31,7 @@ from typing import Any, Mapping, NamedTuple, Optional, Sequence
 import jax
 import numpy as np
 
-from jaxreg import engine, validation
+from jaxreg import engine
 from jaxreg.config import Hyper, TrainConfig, TrainData
 from jaxreg.engine import METRICS, model_bytes  # noqa: F401 (re-exported)
 from jaxreg.objective import Objective
@@ -140,12 +140,7 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
     base = check_hyper(hyper, config, dtype)
     axes, values, configs = expand_grid(grid, n_train, tuple(base.extra))
     hypers = [check_hyper(hyper_of(c, base), config, dtype) for c in configs]  # names the field if invalid
-    if chunk_size is not None:
-        chunk_size = validation.check_scalar(chunk_size, "chunk_size", low=1, integer=True)
-    validation.check_scalar(memory_budget, "memory_budget", low=0, low_inclusive=False)
-    devices = list(jax.devices() if devices is None else devices)
-    if not devices:
-        raise ValueError("devices must name at least one device (default: jax.devices())")
+    chunk_size, devices = engine.check_layout(chunk_size, memory_budget, devices)
     key = as_key(key)
 
     groups = {}  # batch size -> flat indices, in grid order
