@@ -49,6 +49,13 @@ class Timer:
         self.calls.append((getattr(program, "__name__", str(program)), self.last))
         return out
 
+    def of(self, name: str) -> dict:
+        """The timing of the latest call of the program called ``name``."""
+        for called, t in reversed(self.calls):
+            if called == name:
+                return t
+        raise KeyError(f"no call of {name!r} was timed (timed: {sorted({c for c, _ in self.calls})})")
+
     def total(self, key: str = "cpu_s") -> float:
         """Sum of ``key`` over every call."""
         return float(sum(t[key] for _, t in self.calls))

@@ -15,14 +15,15 @@ loss. Here the answer is a tool, in five modules:
   the trainer, and :func:`sgd_hd_runs`.
 * :mod:`~jaxreg.meta.implicit`: :func:`implicit_l2_hypergrad`, d L_val / d log λ at an optimum.
 * :mod:`~jaxreg.meta.compare`: grid search against meta-optimisation, horizon bias;
+  :mod:`~jaxreg.meta.records`: their JSON records;
   :mod:`~jaxreg.meta.report`: the written report of those comparisons.
 
 Timing and memory measurement live in :mod:`jaxreg.bench` (pass a ``bench.Timer`` as
 ``runner=``).
 """
-from jaxreg.meta import report  # noqa: F401
+from jaxreg.meta import records, report  # noqa: F401
 from jaxreg.meta.compare import (Comparison, GridSearch, HorizonBias, accepted_losses, best_finite,  # noqa: F401
-                                 compare, grad_evals, grid_search, horizon_bias, log_grid, log_mesh,
+                                 compare, grad_evals, grid_and_meta, grid_search, horizon_bias, log_grid, log_mesh,
                                  steps_to_within)
 from jaxreg.meta.hypergrad import (MODES, HyperGrad, compare_modes, default_fd_step, direct,  # noqa: F401
                                    grid_hypergrad, grid_hypergrad_program, grid_loss_program, grid_val_loss,

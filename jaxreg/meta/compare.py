@@ -164,3 +164,12 @@ def horizon_bias(val_loss, horizons: Sequence[int], start, *, n_steps: int, opti
     loss = np.asarray(loss)
     curves[horizons[-1]] = (coarse, loss[:len(coarse)])
     return HorizonBias(horizons, np.asarray(learned), np.asarray(learned_loss), curves, loss[len(coarse):], results)
+
+
+def grid_and_meta(val_loss, points, starts, *, n_steps: int, optimizer, chunk_size: Optional[int] = None,
+                  within: float = 1.02, runner: Callable = direct) -> Comparison:
+    """:func:`grid_search` over ``points`` (N, n_hyper) and :func:`meta_optimize` from ``starts``
+    (S, n_hyper), both log-hyperparameters, :func:`compare`-d."""
+    grid = grid_search(val_loss, points, chunk_size=chunk_size, runner=runner)
+    res = meta_optimize(val_loss, starts, n_steps=n_steps, optimizer=optimizer, runner=runner)
+    return compare(grid, res, val_loss.horizon, within=within)

@@ -5,7 +5,12 @@ each worded from the measurements (the ``details`` records the study writes to m
 """
 from __future__ import annotations
 
+import hashlib
+import struct
+
 import numpy as np
+
+from jaxreg.data.idx import MD5_TRAIN_LABELS
 
 ROWS = (
     ("meta_vs_grid_loss_ratio", "log η, softmax: meta best / best of the η grid"),
@@ -24,6 +29,14 @@ ROWS = (
     ("vjp_cost_ratio_paired", "reverse / run, median of per-round CPU ratios"),
     ("hypergrad_rel_err", "max relative disagreement forward / reverse / finite differences"),
 )
+
+
+def data_source(data: dict) -> str:
+    """How the report names a ``load_mnist``-style dict: "MNIST" when its training labels are
+    MNIST's (the MD5 of their IDX file, header included), else "synthetic (not MNIST)"."""
+    labels = np.asarray(data["train_labels"], np.uint8)
+    idx = struct.pack(">II", 0x801, labels.size) + labels.tobytes()
+    return "MNIST" if hashlib.md5(idx).hexdigest() == MD5_TRAIN_LABELS else "synthetic (not MNIST)"
 
 
 def headline(details: dict) -> dict:

@@ -7,5 +7,5 @@ atomically as small PNGs by :func:`save_figure`.
 from jaxreg.plots.paper import (DIVERGING, DPI, SET_COLORS, as_image, curve_panels, curves,  # noqa: F401
                                 metric_vs_lambda, save_figure, sigmoid_fit, weight_image_grid,
                                 weight_images, weights_over_digits)
-from jaxreg.plots.meta import (meta_horizon_bias, meta_joint, meta_landscape, meta_online_rates,  # noqa: F401
+from jaxreg.plots.meta import (meta_figures, meta_horizon_bias, meta_joint, meta_landscape, meta_online_rates,  # noqa: F401
                                meta_trajectories)

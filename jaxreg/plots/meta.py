@@ -173,3 +173,18 @@ def meta_online_rates(hd: Mapping, horizon: int, reference_eta: float) -> Figure
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def meta_figures(details: Mapping) -> dict:
+    """Every figure of the study from its ``details`` records: ``{file name: Figure}`` in the
+    order landscape, trajectories, horizon (when studied), joint, SGD-HD (against the best
+    meta-learned η of the softmax study)."""
+    studies = {k: details[k] for k in ("softmax", "binary") if k in details}
+    figs = {"meta_lr_landscape.png": meta_landscape(studies), "meta_lr_trajectories.png": meta_trajectories(studies)}
+    if details.get("horizon"):
+        figs["meta_lr_horizon.png"] = meta_horizon_bias(details["horizon"])
+    figs["meta_lr_joint.png"] = meta_joint(details["joint"])
+    s = details["softmax"]
+    figs["meta_lr_hd.png"] = meta_online_rates(details["hd"], s["horizon"],
+                                               s["meta_best_eta"][int(np.argmin(s["meta_best_loss"]))])
+    return figs
