@@ -30,13 +30,17 @@ Study = dataclasses.dataclass(frozen=True)
 
 
 @Study
-class EtaStudy:  # grid: (lo, hi, n) log-spaced η; starts: η0 of the meta runs; n_train: None = all
+class EtaStudy:  # grid: (lo, hi, n) log-spaced η; starts: η0 of the meta runs
     batch_size: int
     horizon: int
     grid: tuple
     starts: tuple
     n_steps: int
     outer_lr: float
+
+
+@Study
+class SoftmaxStudy(EtaStudy):  # n_train: the first n_train training images (None: all)
     n_train: Optional[int] = None
 
 
@@ -69,7 +73,7 @@ class MetaLRConfig:
     """
 
     seed: int = 0
-    softmax: EtaStudy = EtaStudy(500, 100, (1e-3, 1e2, 32), (1e-3, 3e-2, 8.0), 15, 0.6)
+    softmax: SoftmaxStudy = SoftmaxStudy(500, 100, (1e-3, 1e2, 32), (1e-3, 3e-2, 8.0), 15, 0.6)
     binary: Optional[EtaStudy] = EtaStudy(100, 100, (1e-3, 1e2, 32), (1e-3, 3e-2, 30.0), 15, 0.6)
     horizon: Optional[HorizonStudy] = HorizonStudy((10, 100, 1000), 3e-2, 10, 10)
     joint: JointStudy = JointStudy(1000, 100, 5, ((1e-2, 10.0, 12), (0.1, 100.0, 12), (1e-5, 1.0, 12)), 216,
@@ -87,7 +91,7 @@ def default_config() -> MetaLRConfig:
 def smoke_config() -> MetaLRConfig:
     """Small and fast: binary and horizon skipped (compilation dominates their time)."""
     return MetaLRConfig(
-        softmax=EtaStudy(100, 20, (1e-3, 1e2, 8), (3e-2, 8.0), 4, 0.6, n_train=2000), binary=None, horizon=None,
+        softmax=SoftmaxStudy(100, 20, (1e-3, 1e2, 8), (3e-2, 8.0), 4, 0.6, n_train=2000), binary=None, horizon=None,
         joint=JointStudy(300, 100, 3, ((1e-2, 10.0, 3), (0.1, 100.0, 3), (1e-5, 1.0, 3)), 27, ((0.2, 1.0, 1e-3),), 3, 0.5),
         hd=OnlineStudy((3e-2,), (1e-3,)), cost=CostStudy(2, 0.25), n_holdout=500, smoke=True)
 

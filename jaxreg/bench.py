@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Callable
 
 import jax
 import numpy as np
+
+from jaxreg import meta
+from jaxreg.data import cache_dir
 
 
 def _signature(program, args, static):
@@ -77,8 +79,6 @@ def hypergrad_cost(val_loss, log_hyper, *, repeats: int = 5) -> dict:
     hypergradient (one JVP per hyperparameter) and the reverse-mode one with √K checkpointing.
     Wall and process CPU time, and the median of the per-round CPU ratios (``*_paired``: each
     hypergradient timed right after its run, robust to slow drifts in the machine's load)."""
-    from jaxreg import meta
-
     v = val_loss.as_array(log_hyper, "log_hyper")
     remat = val_loss if val_loss.config.remat else val_loss.replace(checkpoint=True)
     eps = meta.default_fd_step(val_loss.dtype)
@@ -115,8 +115,6 @@ def enable_compile_cache(directory=None) -> str | None:
     if jax.config.jax_compilation_cache_dir:
         return jax.config.jax_compilation_cache_dir
     if directory is None:
-        from jaxreg.data import cache_dir
-
         directory = os.environ.get("JAXREG_XLA_CACHE", str(Path(cache_dir()) / "xla"))
     if str(directory) == "0":
         return None

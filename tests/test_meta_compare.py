@@ -5,7 +5,6 @@ problem (full-batch GD, diverges for η ≫ 2/L)."""
 import json
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax

@@ -9,7 +9,7 @@ from experiments.common import Progress
 from jaxreg.data import synthetic_mnist
 
 TINY = meta_lr.MetaLRConfig(
-    softmax=meta_lr.EtaStudy(100, 4, (1e-2, 1.0, 3), (0.1,), 2, 0.5, n_train=300),
+    softmax=meta_lr.SoftmaxStudy(100, 4, (1e-2, 1.0, 3), (0.1,), 2, 0.5, n_train=300),
     binary=meta_lr.EtaStudy(50, 4, (1e-2, 1.0, 3), (0.1,), 2, 0.5),
     horizon=meta_lr.HorizonStudy((2, 4, 6), 0.1, 2, 3),
     joint=meta_lr.JointStudy(200, 100, 1, ((0.1, 1.0, 2), (1.0, 10.0, 2), (1e-4, 1e-2, 2)), 4, ((0.3, 1.0, 1e-3),), 2,

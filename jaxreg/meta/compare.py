@@ -131,7 +131,8 @@ def horizon_bias(val_loss, horizons: Sequence[int], start, *, n_steps: int, opti
     for the longest horizon, together with ``coarse_points`` in one program (evaluated at
     log(exp h), the learned value as the working precision rounds it).
 
-    ``known``: a :class:`Comparison` already made at one of the horizons; when ``start`` is one
+    ``known``: a :class:`Comparison` already made on ``val_loss`` at one of the horizons (e.g.
+    by :func:`grid_and_meta`, same outer optimizer settings); when ``start`` is one
     of its starts and ``n_steps`` <= its steps, that start's trace is reused (starts are
     independent under ``vmap``): the best accepted point of its first ``n_steps`` steps, and its
     grid as that horizon's curve.
@@ -141,9 +142,10 @@ def horizon_bias(val_loss, horizons: Sequence[int], start, *, n_steps: int, opti
     learned, learned_loss, curves, results, last = [], [], {}, {}, None
     for K in horizons:
         vl = val_loss if K == val_loss.horizon else val_loss.replace(horizon=K)
-        reuse = known is not None and K == known.horizon and n_steps <= known.meta.n_hypergrads
-        first = known.meta.trace.log_hyper[:, 0] if reuse else None  # each start's first point
-        rows = np.flatnonzero(np.all(first == np.asarray(vl.as_array(start)), axis=1)) if reuse else []
+        rows = []
+        if known is not None and K == known.horizon and n_steps <= known.meta.n_hypergrads:
+            first = known.meta.trace.log_hyper[:, 0]  # (S, n_hyper): each start's first point
+            rows = np.flatnonzero(np.all(first == np.asarray(vl.as_array(start)), axis=1))
         if len(rows):
             tl = accepted_losses(known.meta.trace, n_steps)[rows[0]]
             i = int(np.argmin(tl))
@@ -156,7 +158,7 @@ def horizon_bias(val_loss, horizons: Sequence[int], start, *, n_steps: int, opti
         if known is not None and K == known.horizon:
             curves[K] = (known.grid.points, known.grid.loss)
         elif K != horizons[-1]:
-            curves[K] = (np.asarray(curve_points), grid_search(vl, curve_points, runner=runner).loss)
+            curves[K] = (np.asarray(curve_points), np.asarray(grid_val_loss(vl, curve_points, runner=runner)[0]))
         last = vl
     coarse = np.asarray(coarse_points, np.float64).reshape(-1, val_loss.n_hyper)
     pts = np.concatenate([coarse, np.log(np.asarray(learned, np.float64))])

@@ -21,6 +21,7 @@ from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 MODES = ("forward", "reverse", "fd")
 
@@ -132,8 +133,6 @@ def compare_modes(val_loss, log_hyper, *, reverse_val_loss=None, runner: Callabl
     (n_hyper,) list}, "rel_err_reverse_vs_forward", "rel_err_fd_vs_forward", "max_rel_err"}``,
     relative errors ‖a − b‖₂ / ‖b‖₂ in float64. Reverse mode runs on ``reverse_val_loss``
     (default ``val_loss.replace(checkpoint=True)``: √K checkpointing)."""
-    import numpy as np
-
     rev_vl = val_loss.replace(checkpoint=True) if reverse_val_loss is None else reverse_val_loss
     g = {"forward": hypergrad(val_loss, log_hyper, "forward", runner=runner).grad,
          "reverse": hypergrad(rev_vl, log_hyper, "reverse", runner=runner).grad,

@@ -9,9 +9,8 @@ and :mod:`jaxreg.meta` alike.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
-
 import dataclasses
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -54,7 +53,8 @@ def hypergradient_sgd(learning_rate, beta=None, *, min_learning_rate: float = 0.
 
     def init(params):
         dtype = tree.leaf_dtype(params)
-        return HypergradientSGDState(jnp.asarray(lr0, dtype), jax.tree_util.tree_map(jnp.zeros_like, params), jnp.zeros((), dtype))
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+        return HypergradientSGDState(jnp.asarray(lr0, dtype), zeros, jnp.zeros((), dtype))
 
     def update(updates, state, params=None):
         del params

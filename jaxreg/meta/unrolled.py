@@ -78,9 +78,9 @@ def horizon_config(config: TrainConfig, n_train: int, horizon: int, *, checkpoin
                                record_history=False, early_stopping=None, stop_tol=None, remat=remat)
 
 
-def _target(name: str) -> tuple[str, bool]:
-    """(Hyper field or extra name, is_extra) of a log-hyperparameter name."""
-    return (HYPER_FIELDS[name], False) if name in HYPER_FIELDS else (name[len("log_"):], True)
+def _slot(name: str) -> str:
+    """Where a log-hyperparameter goes: a Hyper field, or ``"extra.<k>"`` for ``log_<k>``."""
+    return HYPER_FIELDS.get(name) or f"extra.{name[len('log_'):]}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +100,7 @@ class UnrolledLoss:
 
     def sizes(self) -> tuple:
         shapes = {name: shape for name, shape, _ in self.base}
-        return tuple(int(np.prod(shapes[_key(h)])) for h in self.hyper_names)
+        return tuple(int(np.prod(shapes[_slot(h)])) for h in self.hyper_names)
 
     def __call__(self, log_hyper, params0, data: TrainData, key):
         dtype = tree.leaf_dtype(params0)
@@ -109,7 +109,7 @@ class UnrolledLoss:
         shapes = {name: shape for name, shape, _ in self.base}
         start = 0
         for h, size in zip(self.hyper_names, self.sizes()):
-            k = _key(h)
+            k = _slot(h)
             piece = log_hyper[start] if shapes[k] == () else log_hyper[start:start + size].reshape(shapes[k])
             vals[k] = jnp.exp(piece)
             start += size
@@ -118,11 +118,6 @@ class UnrolledLoss:
         res = make_trainer(self.objective, self.config)(hyper, params0, data, key)
         loss = jnp.mean(self.objective.per_example_loss(res.params, data.holdout))
         return loss, ValAux(res.diverged, res.n_updates)
-
-
-def _key(name: str) -> str:
-    field, is_extra = _target(name)
-    return f"extra.{field}" if is_extra else field
 
 
 def _frozen(v):
@@ -202,9 +197,9 @@ def make_val_loss(objective: Objective, config: TrainConfig, data: TrainData, pa
     d = data.train.X.shape[1]
     if params0 is None:
         params0 = objective.init_params(d, dtype=data.train.X.dtype)
-    else:
-        lead = jax.tree_util.tree_leaves(params0)
-        dtype = lead[0].dtype if lead and jnp.issubdtype(lead[0].dtype, jnp.floating) else data.train.X.dtype
+    else:  # keep a floating dtype given (float64 starts on float32 data compute in float64)
+        given = np.asarray(params0["W"]).dtype if isinstance(params0, dict) and "W" in params0 else None
+        dtype = given if given is not None and np.issubdtype(given, np.floating) else data.train.X.dtype
         params0 = check_params(objective, params0, d, dtype, "params0")
     key = as_key(key)
     base = check_hyper(base, config)
