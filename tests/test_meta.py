@@ -1,5 +1,6 @@
-"""Hypergradients (jaxreg.meta, jaxreg.implicit): three derivatives that agree, implicit
-differentiation against a converged unrolled run, the guarded meta-optimiser, SGD-HD, bad input.
+"""Hypergradients (jaxreg.meta): three derivatives that agree (float64 and float32, any Hyper
+field or vector-valued extra), implicit differentiation against a converged unrolled run, the
+guarded meta-optimiser, bad input. Online optimizers: tests/test_meta_online.py.
 
 Small synthetic stand-ins (n = 200, d = 20, C = 5) keep the suite fast; float64 comes from
 tests/conftest.py, float32 problems are built explicitly. Problems are module-scoped so each
@@ -14,9 +15,9 @@ import optax
 import pytest
 
 from jaxreg import meta
-from jaxreg.implicit import implicit_l2_hypergrad
+from jaxreg.meta import implicit_l2_hypergrad
 from jaxreg.objective import Batch, Objective
-from jaxreg.train import Hyper, TrainConfig, TrainData, make_trainer
+from jaxreg.train import Hyper, TrainConfig, TrainData, make_trainer, train
 
 KEY = jax.random.PRNGKey(0)
 
@@ -177,39 +178,6 @@ def test_meta_optimize_diverged_inner_run_is_a_flag(linreg, x64):
     assert res.loss[0] < tr.loss[0, 0]
 
 
-# ------------------------------------------------------------------------ SGD-HD
-def test_hypergradient_sgd_update_rule():
-    tx = meta.hypergradient_sgd(0.1, beta=0.5)
-    params = {"w": jnp.zeros(2)}
-    s = tx.init(params)
-    g1, g2 = {"w": jnp.array([1.0, 2.0])}, {"w": jnp.array([3.0, -1.0])}
-    u1, s = tx.update(g1, s)
-    assert float(s.learning_rate) == pytest.approx(0.1)  # no previous gradient yet
-    np.testing.assert_allclose(u1["w"], [-0.1, -0.2])
-    u2, s = tx.update(g2, s)
-    assert float(s.learning_rate) == pytest.approx(0.1 + 0.5 * (3.0 - 2.0))
-    np.testing.assert_allclose(u2["w"], -0.6 * np.array([3.0, -1.0]), rtol=1e-6)
-    _, s = tx.update({"w": jnp.array([-30.0, 0.0])}, s)  # η would go negative: held at 0
-    assert float(s.learning_rate) == 0.0
-
-
-def test_run_optax_follows_the_trainer_and_sgd_hd_adapts(softmax1_f32):
-    """SGD-HD with β = 0 is SGD: in the trainer's batch order it reproduces the val_loss (whose
-    fd program the float32 test compiled); with β > 0 a too-small η grows."""
-    vl = softmax1_f32
-    lr0 = 0.2
-    want = meta.hypergrad(vl, [math.log(lr0)], "fd").loss
-    for beta, lr in ((0.0, lr0), (0.05, 0.005)):
-        params, lrs = meta.run_optax(SOFTMAX, meta.hypergradient_sgd(lr, beta), vl.data, vl.params0, vl.key,
-                                     n_steps=vl.horizon, batch_size=20, record=lambda s: s.learning_rate)
-        if beta == 0.0:
-            got = jnp.mean(SOFTMAX.per_example_loss(params, vl.data.holdout))
-            assert float(got) == pytest.approx(float(want), rel=1e-5)
-            assert np.all(np.asarray(lrs) == np.float32(lr0))
-        else:
-            assert lrs.shape == (30,) and float(lrs[-1]) > 2 * lr
-
-
 # ------------------------------------------------------------------------ bad input
 def test_bad_input_names_the_argument(softmax1_f32):
     data = softmax_data(jnp.float32)
@@ -237,3 +205,55 @@ def test_bad_input_names_the_argument(softmax1_f32):
         meta.meta_optimize(softmax1_f32, [[0.0]], n_steps=0)
     with pytest.raises(ValueError, match="l2"):
         implicit_l2_hypergrad(SOFTMAX, p0, data, 0.0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        meta.make_val_loss(SOFTMAX, cfg, data, p0, KEY, horizon=5, base=Hyper(learning_rate=-0.5))
+    with pytest.raises(ValueError, match="params0"):
+        meta.make_val_loss(SOFTMAX, cfg, data, {"W": p0["W"][:3], "b": p0["b"]}, KEY, horizon=5)
+    with pytest.raises(ValueError, match="key"):
+        meta.make_val_loss(SOFTMAX, cfg, data, p0, "seven", horizon=5)
+    with pytest.raises(ValueError, match="data"):
+        meta.make_val_loss(SOFTMAX, cfg, (data.train.X, data.train.y), p0, KEY, horizon=5)
+    with pytest.raises(ValueError, match="hyper_names"):  # log_<name> needs base.extra[name]
+        meta.make_val_loss(SOFTMAX, cfg, data, p0, KEY, horizon=5, hyper_names=("log_beta",))
+
+
+def test_defaults_at_the_boundary(softmax1_f32):
+    """params0=None means zeros in the data's dtype (not an IndexError); key=42 means
+    PRNGKey(42); both give the very numbers of the explicit arguments."""
+    vl = softmax1_f32
+    cfg = vl.train_config
+    implicit = meta.make_val_loss(SOFTMAX, cfg, vl.data, None, 42, horizon=vl.horizon, checkpoint=True)
+    explicit = vl.replace(key=jax.random.PRNGKey(42))
+    assert implicit.dtype == jnp.float32 and implicit.params0["W"].shape == (20, 5)
+    np.testing.assert_array_equal(implicit.params0["W"], np.zeros((20, 5), np.float32))
+    assert float(implicit([math.log(0.2)])[0]) == float(explicit([math.log(0.2)])[0])
+    assert float(implicit([math.log(0.2)])[0]) != float(vl([math.log(0.2)])[0])  # another batch order
+
+
+# ------------------------------------------------------------------------ any hyperparameter
+def per_epoch_rates(hyper, steps_per_epoch):
+    """A learned schedule: η(t) = hyper.extra["rates"][epoch of t] (a vector-valued extra)."""
+    rates = hyper.extra["rates"]
+    return lambda count: rates[jnp.minimum(count // steps_per_epoch, rates.shape[0] - 1)]
+
+
+def test_vector_valued_extra_schedule(x64):
+    """log_rates of a 3-epoch schedule: the flat vector is split by the base value's size; the
+    loss equals train() with those rates; forward = reverse = FD; the L2 field works beside it."""
+    data = softmax_data(jnp.float64, n=60, n_hold=40, d=6, C=3)
+    obj = Objective("softmax", n_classes=3)
+    cfg = TrainConfig(method="minibatch", batch_size=20, schedule=per_epoch_rates)
+    base = Hyper(l2=1e-2, extra={"rates": np.array([0.3, 0.2, 0.1])})
+    vl = meta.make_val_loss(obj, cfg, data, None, KEY, horizon=9, base=base, hyper_names=("log_rates", "log_l2"))
+    assert vl.n_hyper == 4 and vl.fn.sizes() == (3, 1)
+    v = np.log([0.5, 0.4, 0.3, 3e-2])
+    want = train(obj, data, Hyper(l2=3e-2, extra={"rates": np.array([0.5, 0.4, 0.3])}),
+                 TrainConfig(method="minibatch", batch_size=20, schedule=per_epoch_rates, n_epochs=3), key=KEY)
+    want_loss = np.mean(obj.per_example_loss(want.params, data.holdout))
+    fwd, rev, fd = (meta.hypergrad(vl, v, m) for m in ("forward", "reverse", "fd"))
+    assert float(fwd.loss) == pytest.approx(float(want_loss), rel=1e-13)
+    assert fwd.grad.shape == (4,) and np.all(np.abs(np.asarray(fwd.grad)) > 1e-8)
+    assert rel(rev.grad, fwd.grad) <= 1e-10
+    assert rel(fd.grad, fwd.grad) <= 1e-6
+    with pytest.raises(ValueError, match="log_hyper"):
+        meta.hypergrad(vl, v[:2])

@@ -23,9 +23,9 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.sparse.linalg import cg
 
-from jaxreg import validation
+from jaxreg import tree, validation
 from jaxreg.objective import Objective, Penalty
-from jaxreg.train import TrainData
+from jaxreg.config import TrainData
 
 
 class ImplicitResult(NamedTuple):
@@ -40,11 +40,7 @@ class ImplicitResult(NamedTuple):
     cg_residual: jax.Array
 
 
-def _vdot(a, b):
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
-
-
-def _implicit(objective: Objective, params, data: TrainData, l2, tol, maxiter):
+def implicit_l2(objective: Objective, params, data: TrainData, l2, tol, maxiter):
     pen = Penalty(l2=l2, l1=jnp.zeros_like(l2))
     train_J = lambda p: objective.value(p, pen, data.train)  # noqa: E731
     val_L = lambda p: jnp.mean(objective.per_example_loss(p, data.holdout))  # noqa: E731
@@ -57,14 +53,14 @@ def _implicit(objective: Objective, params, data: TrainData, l2, tol, maxiter):
     v, _ = cg(hvp, g_val, tol=tol, maxiter=maxiter)
     pen_part = objective.penalized_part(params)
     dtheta_dl = {k: (pen_part[k] if k in pen_part else jnp.zeros_like(x)) for k, x in params.items()}
-    grad_l2 = -_vdot(v, dtheta_dl)
-    resid = jax.tree_util.tree_map(jnp.subtract, hvp(v), g_val)
-    rel = jnp.sqrt(_vdot(resid, resid) / jnp.maximum(_vdot(g_val, g_val), jnp.finfo(loss.dtype).tiny))
+    grad_l2 = -tree.vdot(v, dtheta_dl)
+    resid = tree.sub(hvp(v), g_val)
+    rel = jnp.sqrt(tree.vdot(resid, resid) / jnp.maximum(tree.vdot(g_val, g_val), jnp.finfo(loss.dtype).tiny))
     gJ = grad_J(params)
-    return ImplicitResult(loss, l2 * grad_l2, grad_l2, jnp.sqrt(_vdot(gJ, gJ)), rel)
+    return ImplicitResult(loss, l2 * grad_l2, grad_l2, jnp.sqrt(tree.vdot(gJ, gJ)), rel)
 
 
-_implicit_jit = jax.jit(_implicit, static_argnums=(0, 4, 5))
+_implicit_jit = jax.jit(implicit_l2, static_argnums=(0, 4, 5))
 
 
 def implicit_l2_hypergrad(objective: Objective, params, data: TrainData, l2, *, tol: float = 1e-10,
@@ -72,12 +68,12 @@ def implicit_l2_hypergrad(objective: Objective, params, data: TrainData, l2, *, 
     """d L_val / d log λ at ``params`` = θ*(λ), the minimiser of the L2-penalised training
     objective ``objective.value(θ, Penalty(l2=λ), data.train)``; L_val is the mean per-example
     loss on ``data.holdout`` (no penalty). Jitted; differentiable and vmappable in ``l2``
-    through :func:`jaxreg.implicit._implicit` if needed.
+    through :func:`jaxreg.meta.implicit.implicit_l2` if needed.
 
     Raises ValueError naming ``data.holdout`` (missing) or ``l2`` (not a finite value > 0).
     """
     if not isinstance(data, TrainData) or data.holdout is None:
         raise ValueError("data.holdout is required: the hypergradient differentiates the hold-out loss")
     l2 = validation.check_scalar(l2, "l2", low=0, low_inclusive=False)
-    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    dtype = tree.leaf_dtype(params)
     return _implicit_jit(objective, params, data, jnp.asarray(l2, dtype), float(tol), maxiter)
