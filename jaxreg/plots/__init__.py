@@ -1,8 +1,10 @@
 """Figures: arrays in, a :class:`matplotlib.figure.Figure` out (no pyplot global state), saved
-atomically as small PNGs by :func:`save_figure`.
+atomically as small PNGs by :func:`save_figure` (:func:`save_figures` for several).
 
 * :mod:`jaxreg.plots.paper`: curves, weight images, metric-vs-λ plots, the paper's figures.
+* :mod:`jaxreg.plots.training`: training histories as curve panels (per set, up to the stop).
 """
 from jaxreg.plots.paper import (DIVERGING, DPI, SET_COLORS, as_image, curve_panels, curves,  # noqa: F401
-                                metric_vs_lambda, save_figure, sigmoid_fit, weight_image_grid,
-                                weight_images, weights_over_digits)
+                                metric_vs_lambda, save_figure, save_figures, sigmoid_fit,
+                                weight_image_grid, weight_images, weights_over_digits)
+from jaxreg.plots.training import set_series, stop_panel, sweep_panels  # noqa: F401
