@@ -36,7 +36,7 @@ from jaxreg.atomic import write_json, write_text
 from jaxreg.config import as_hyper_arrays
 from jaxreg.data import load_mnist, logistic_text_split, softmax_split, synthetic_mnist
 from jaxreg.progress import StepLog
-from jaxreg.reference import SOLVERS, sklearn_fit, value64
+from jaxreg.reference import SOLVERS, numpy_softmax_gd, sklearn_fit, value64
 from jaxreg.solvers import solve_l1_path, solve_l2_path
 from jaxreg.sweep import expand_grid, hyper_of, sweep
 from jaxreg.train import Hyper, TrainConfig, jitted_trainer, prepare_data
@@ -54,20 +54,6 @@ def timed(fn, repeats: int):
         jax.block_until_ready(fn())
         times.append(time.perf_counter() - t)
     return float(np.median(times)), times
-
-
-def numpy_fit(X, Y, lr, l2, l1, epochs):
-    """Full-batch softmax regression the way the source documents write it (seed 003 §6.2)."""
-    n = X.shape[0]
-    W = np.zeros((X.shape[1], Y.shape[1]))
-    for _ in range(epochs):
-        a = np.matmul(X, W)
-        a_max = np.max(a, 1).reshape(a.shape[0], 1)
-        e = np.exp(a - a_max)
-        pred_y = e / np.sum(e, 1).reshape(a.shape[0], 1)
-        grads = np.dot(X.T, pred_y - Y) / n + l2 * W + l1 * np.sign(W)
-        W = W - lr * grads
-    return W
 
 
 def bench_grid(split, args, log):
@@ -101,7 +87,7 @@ def bench_grid(split, args, log):
     for i in chosen:
         h = hypers[i]
         t = time.perf_counter()
-        numpy_fit(X64, Y64, h.learning_rate, h.l2, h.l1, args.epochs)
+        numpy_softmax_gd(X64, Y64, h.learning_rate, h.l2, h.l1, args.epochs)
         per_config.append(time.perf_counter() - t)
     t_numpy = float(np.median(per_config)) * n_models
 

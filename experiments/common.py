@@ -1,5 +1,5 @@
 """The command line every experiment script shares: ``python -m experiments.NAME [--smoke]
-[--out DIR] [--data-dir DIR]`` (run from the repository root).
+[--out DIR] [--data-dir DIR] [--synthetic]`` (run from the repository root).
 
 Each script is a module with a frozen config dataclass, ``default_config()``,
 ``smoke_config()`` and ``run(out_dir, config, data, progress) -> dict`` (keys ``rows``,
@@ -11,6 +11,7 @@ import argparse
 import os
 import time
 
+from jaxreg.data import load_digits
 from jaxreg.progress import StepLog
 
 
@@ -33,21 +34,21 @@ def make_out_dir(parser: argparse.ArgumentParser, path: str) -> str:
 
 
 def main(module, argv=None) -> int:
-    """Parse ``--out`` (default ``results``), ``--smoke``, ``--data-dir``; run ``module`` on
-    MNIST (:func:`jaxreg.data.load_mnist`, fetched and verified if needed) with its smoke or
-    default config; print its table rows."""
-    from jaxreg.data import load_mnist
-
+    """Parse ``--out`` (default ``results``), ``--smoke``, ``--data-dir``, ``--synthetic``; run
+    ``module`` with its smoke or default config on MNIST (:func:`jaxreg.data.load_digits`: fetched
+    and verified if needed) or on synthetic digits; print its table rows."""
     name = module.__spec__.name.rsplit(".", 1)[-1]
     ap = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=module.__doc__.splitlines()[0])
     ap.add_argument("--out", default="results", help="output folder (default: results)")
     ap.add_argument("--smoke", action="store_true", help="the CI-sized config (smoke_config())")
     ap.add_argument("--data-dir", default=None, help="folder holding the four MNIST IDX files")
+    ap.add_argument("--synthetic", action="store_true", help="synthetic digits instead of MNIST (testing)")
     args = ap.parse_args(argv)
     make_out_dir(ap, args.out)
     t = time.perf_counter()
     config = module.smoke_config() if args.smoke else module.default_config()
-    out = module.run(args.out, config, load_mnist(args.data_dir, verbose=False), StepLog(prefix=f"[{name}]"))
+    data, _ = load_digits(args.data_dir, synthetic=args.synthetic)
+    out = module.run(args.out, config, data, StepLog(prefix=f"[{name}]"))
     for row in out["rows"]:
         print(format_row(row))
     print(f"wrote {len(out['files'])} files to {args.out} in {time.perf_counter() - t:.1f}s")

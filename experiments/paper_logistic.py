@@ -9,11 +9,10 @@ import dataclasses
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments import common
-from jaxreg import Batch, Objective, plots, report
+from jaxreg import Batch, Objective, plots, report, tree
 from jaxreg.atomic import to_jsonable
 from jaxreg.data import logistic_code_split, logistic_text_split
 from jaxreg.prepare import prepare_split
@@ -128,7 +127,7 @@ def run(out_dir, config: LogisticConfig, data: dict, progress) -> dict:
     rows = _table_rows(cfg, res)
     if [tuple(p) for p in cfg.pairs] == [(2, 3), (2, 8)]:  # Fig 4's claim: w(2v3) − w(2v8) separates 3 from 8
         s = logistic_text_split(data, (8, 3), **split_kw)
-        diff = jax.tree_util.tree_map(jnp.subtract, res["2v3"]["params"], res["2v8"]["params"])
+        diff = tree.sub(res["2v3"]["params"], res["2v8"]["params"])
         rows.append(dict(experiment="logistic 3 vs 8 from Fig 4", paper=None,
                          jaxreg=100 * float(Objective("logistic").accuracy(diff, Batch(s.X_test, s.y_test))),
                          metric="test accuracy of w(2v3) − w(2v8), b(2v3) − b(2v8)",
@@ -147,8 +146,8 @@ def _figures(cfg, res, lams) -> dict:
     lr = f"η = {cfg.learning_rate}"
 
     def per_pair(run, metric, title, scale=1, **panel):
-        return [dict(series=plots.set_series(res[n][run], metric), x=np.asarray(res[n][run].epoch) * scale,
-                     title=f"{t(n)}: {title(n)}, {lr}", **panel) for n in pairs]
+        return [plots.history_panel(res[n][run], metric, x_scale=scale, title=f"{t(n)}: {title(n)}, {lr}", **panel)
+                for n in pairs]
 
     cost = "cost (mean cross-entropy)"
     figs = {"fig01_logistic_cost_batch.png": plots.curve_panels(

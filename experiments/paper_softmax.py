@@ -155,11 +155,10 @@ def _figures(cfg, final, split) -> dict:
     for n_ep, res in final.items():
         panels = []
         for g, (init, _) in enumerate(cfg.inits):
-            x = np.asarray(res.history.epoch)[g]
-            panels.append(dict(series=plots.set_series(res.history, "loss", g), x=x, logy=True,
-                               title=f"(a) loss, {init} init", ylabel="average cross-entropy (log scale)"))
-            panels.append(dict(series=plots.set_series(res.history, "acc", g), x=x, title=f"(b) accuracy, {init} init",
-                               ylabel="accuracy", legend_loc="lower right"))
+            panels += [plots.history_panel(res.history, "loss", g, title=f"(a) loss, {init} init", logy=True,
+                                           ylabel="average cross-entropy (log scale)"),
+                       plots.history_panel(res.history, "acc", g, title=f"(b) accuracy, {init} init",
+                                           ylabel="accuracy", legend_loc="lower right")]
         name = "fig11_softmax_curves.png" if n_ep == cfg.final_epochs[0] else f"fig11_softmax_curves_{n_ep}ep.png"
         figs[name] = plots.curve_panels(panels, ncols=2, xlabel="epoch",
                                         suptitle=f"Softmax regression, L2 λ={cfg.final_lambda:g}, "

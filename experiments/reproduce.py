@@ -1,20 +1,16 @@
 """Reproduce the paper (seed 003) and its companion experiments with jaxreg, in one command.
 
-From the repository root:
+From the repository root::
 
     python -m experiments.reproduce                      # full run into results/ (~20 min, 2 CPU cores)
     python -m experiments.reproduce --smoke --out DIR    # reduced run (< 3 min), what CI runs
-    python -m experiments.reproduce --data-dir DIR       # MNIST IDX files from DIR
-    python -m experiments.reproduce --no-progress        # no step/timing lines on stderr
-    python -m experiments.reproduce --skip meta          # leave steps out (recorded as skipped)
+    python -m experiments.reproduce --data-dir DIR --skip meta --no-progress
 
-Steps: data (``jaxreg.data``: fetch/verify MNIST if needed), then each experiment of ``STEPS``
-(``paper_logistic``, ``paper_softmax``, ``seed_extras``, ``meta_lr``), each run as
-``run(out_dir, config, data, progress)`` with its ``default_config()`` (``smoke_config()`` with
-``--smoke``). Outputs (all written atomically): the experiments' figures and files,
-``paper_table.md``, ``paper_table.json``, ``sweeps.json``, ``manifest.json``. Every random choice
-comes from fixed keys, so a second run gives the same numbers. ``--smoke`` without ``--out``
-writes to a fresh temporary directory, never to results/.
+Steps: data (``jaxreg.data``: fetch/verify MNIST if needed; ``--smoke`` falls back to synthetic
+digits without it), then each experiment of ``STEPS`` as ``run(out_dir, config, data, progress)``
+with its ``default_config()`` (``smoke_config()`` with ``--smoke``); then ``paper_table.md`` /
+``.json``, ``sweeps.json`` and ``manifest.json``, all written atomically. Fixed keys: a second run
+gives the same numbers. ``--smoke`` without ``--out`` writes to a fresh temporary folder.
 """
 from __future__ import annotations
 
@@ -28,6 +24,7 @@ import traceback
 from experiments import common, meta_lr, paper_logistic, paper_softmax, seed_extras
 from jaxreg import report
 from jaxreg.atomic import write_json, write_text
+from jaxreg.data import load_digits
 from jaxreg.progress import StepLog
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,22 +40,6 @@ NOTES = (
 )
 SWEEPS_ABOUT = ("every model of the regularisation sweeps: logistic (pair, penalty, λ; early-stopped) "
                 "and softmax tuning (init, protocol, λ set, penalty, λ); accuracies are fractions")
-
-
-def load(data_dir, smoke: bool, synthetic: bool, progress):
-    """(data dict, description). Smoke runs fall back to synthetic data when MNIST can't be had."""
-    from jaxreg.data import cache_dir, load_mnist, synthetic_mnist
-
-    if synthetic:
-        return synthetic_mnist(6000, 1000), {"source": "synthetic (--synthetic)"}
-    try:
-        data = load_mnist(data_dir, verbose=progress.enabled)
-        return data, {"source": "MNIST (jaxreg.data.load_mnist)", "data_dir": data_dir, "cache": str(cache_dir())}
-    except Exception as e:  # MnistUnavailableError, a corrupt file ...
-        if not smoke:
-            raise
-        progress.log(f"MNIST unavailable ({type(e).__name__}: {e}); smoke run on synthetic data")
-        return synthetic_mnist(6000, 1000), {"source": "synthetic (MNIST unavailable)", "error": str(e)}
 
 
 def parse_args(argv):
@@ -88,32 +69,27 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     progress.log(f"{'smoke' if args.smoke else 'full'} run -> {out_dir}")
 
-    steps, configs, files, rows, sizes, sweeps = [], {}, [], [], {}, {}
+    configs, files, rows, sizes, sweeps = {}, [], [], {}, {}
     t = time.perf_counter()
-    data, source = load(args.data_dir, args.smoke, args.synthetic, progress)
-    steps.append(dict(name="data", status="ok", wall_s=round(time.perf_counter() - t, 2), detail=source["source"]))
-    failed = False
+    data, source = load_digits(args.data_dir, synthetic=args.synthetic, fallback=args.smoke,
+                               verbose=progress.enabled, log=progress.log)
+    steps = [dict(name="data", status="ok", wall_s=round(time.perf_counter() - t, 2), detail=source["source"])]
     for name, mod in STEPS:
+        t = time.perf_counter()
         if name in args.skip:
             steps.append(dict(name=name, status="skipped", wall_s=0.0, detail="--skip"))
             continue
-        t = time.perf_counter()
         progress.log(f"== {name} ({mod.__name__}) ==")
         try:
             out = mod.run(out_dir, mod.smoke_config() if args.smoke else mod.default_config(), data, progress)
         except Exception as e:  # keep going: the other steps and the manifest still get written
-            failed = True
             progress.log(f"{name} FAILED: {type(e).__name__}: {e}")
             steps.append(dict(name=name, status="failed", wall_s=round(time.perf_counter() - t, 2),
                               detail=traceback.format_exc(limit=5)))
             continue
-        rows += out["rows"]
-        files += out["files"]
-        configs[name] = out["config"]
+        rows, files, configs[name] = rows + out["rows"], files + out["files"], out["config"]
         sizes.update(out.get("sizes", {}))
-        for k in ("sweep_rows", "tuning_rows"):
-            if k in out:
-                sweeps[name] = out[k]
+        sweeps.update({name: out[k] for k in ("sweep_rows", "tuning_rows") if k in out})
         steps.append(dict(name=name, status="ok", wall_s=round(time.perf_counter() - t, 2), timings=out["timings"]))
         progress.log(f"== {name} done in {time.perf_counter() - t:.1f}s ==")
 
@@ -133,7 +109,7 @@ def main(argv=None) -> int:
     progress.log(f"all done in {wall:.1f}s; {len(set(files))} files in {out_dir}")
     if args.no_progress:
         print(f"wrote {len(set(files))} files to {out_dir} in {wall:.1f}s")
-    return 1 if failed else 0
+    return 1 if any(s["status"] == "failed" for s in steps) else 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@
   ``C = 1/(nλ)``), as a jaxreg params dict (scikit-learn is an optional dependency, imported here
   only);
 * :func:`value64`: the objective J of a params dict evaluated in float64, so solutions found in
-  different precisions (or by different solvers) compare at matched objective.
+  different precisions (or by different solvers) compare at matched objective;
+* :func:`numpy_softmax_gd`: full-batch softmax regression in plain NumPy, as the source
+  documents write it (the baseline the sweep benchmark times).
 """
 from __future__ import annotations
 
@@ -54,3 +56,19 @@ def value64(objective: Objective, params: dict, pen: Penalty, X, y) -> float:
         p = {k: jnp.asarray(np.asarray(v, np.float64)) for k, v in params.items()}
         pen = Penalty(*(jnp.asarray(v, jnp.float64) for v in pen))
         return float(objective.value(p, pen, Batch(jnp.asarray(X, jnp.float64), jnp.asarray(y))))
+
+
+def numpy_softmax_gd(X, Y, learning_rate: float, l2: float, l1: float, n_epochs: int) -> np.ndarray:
+    """Full-batch softmax regression the way the source documents write it (seed 003 §6.2):
+    ``W`` from zeros, ``n_epochs`` steps of ``W -= η (Xᵀ(softmax(XW) − Y)/n + λ₂W + λ₁ sign(W))``
+    with one-hot ``Y`` (n, C), in the precision of ``X`` (float64 for the seeds' ``/255.``).
+    Returns ``W`` (d, C): jaxreg's ``TrainConfig("full_batch", optimizer="sgd")`` on the mean
+    cross-entropy without an intercept computes the same."""
+    n = X.shape[0]
+    W = np.zeros((X.shape[1], Y.shape[1]), X.dtype)
+    for _ in range(n_epochs):
+        a = np.matmul(X, W)
+        e = np.exp(a - np.max(a, 1).reshape(n, 1))
+        pred_y = e / np.sum(e, 1).reshape(n, 1)
+        W = W - learning_rate * (np.dot(X.T, pred_y - Y) / n + l2 * W + l1 * np.sign(W))
+    return W

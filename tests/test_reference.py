@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jaxreg import Objective, Penalty
-from jaxreg.reference import sklearn_fit, value64
+from jaxreg.reference import numpy_softmax_gd, sklearn_fit, value64
 
 pytest.importorskip("sklearn")
 
@@ -62,3 +62,19 @@ def test_sklearn_fit_multiclass_shapes_and_bad_input(problem, rng):
         sklearn_fit(Objective("logistic"), X, y % 2, "l2", 0.0)
     with pytest.raises(ValueError, match="objective.loss"):
         sklearn_fit(Objective("squared"), X, y, "l2", 0.1)
+
+
+def test_numpy_softmax_gd_by_hand_and_equal_to_jaxregs_trainer(rng, x64):
+    from jaxreg.train import Hyper, TrainConfig, prepare_data, train
+
+    X = rng.normal(size=(30, 5))
+    y = rng.integers(0, 3, 30)
+    Y = np.eye(3)[y]
+    W1 = -0.5 * (X.T @ (np.full((30, 3), 1 / 3) - Y) / 30)  # one step from zeros: softmax(0) = 1/3
+    np.testing.assert_allclose(numpy_softmax_gd(X, Y, 0.5, 0.0, 0.0, 1), W1, rtol=1e-14)
+    obj = Objective("softmax", n_classes=3, fit_intercept=False)
+    cfg = TrainConfig("full_batch", n_epochs=25)
+    for l2, l1 in ((0.1, 0.0), (0.0, 0.05)):
+        W = numpy_softmax_gd(X, Y, 0.5, l2, l1, 25)
+        out = train(obj, prepare_data(obj, cfg, X, y), Hyper(learning_rate=0.5, l2=l2, l1=l1), cfg)
+        np.testing.assert_allclose(out.params["W"], W, rtol=1e-10, atol=1e-12)

@@ -7,4 +7,4 @@ atomically as small PNGs by :func:`save_figure` (:func:`save_figures` for severa
 from jaxreg.plots.paper import (DIVERGING, DPI, SET_COLORS, as_image, curve_panels, curves,  # noqa: F401
                                 metric_vs_lambda, save_figure, save_figures, sigmoid_fit,
                                 weight_image_grid, weight_images, weights_over_digits)
-from jaxreg.plots.training import set_series, stop_panel, sweep_panels  # noqa: F401
+from jaxreg.plots.training import history_panel, set_series, stop_panel, sweep_panels  # noqa: F401

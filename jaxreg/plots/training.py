@@ -27,16 +27,23 @@ def set_series(history, metric: str, model: Optional[int] = None, upto: Optional
     return out
 
 
+def history_panel(history, metric: str, model: Optional[int] = None, *, upto: Optional[int] = None,
+                  x_scale=1, **panel) -> dict:
+    """A panel of one model's curves (:func:`set_series`) over its record epochs (times
+    ``x_scale``, e.g. updates per epoch), with any further panel keys (``title`` ...)."""
+    epochs = np.asarray(history.epoch)
+    return dict(series=set_series(history, metric, model, upto),
+                x=(epochs if model is None else epochs[model]) * x_scale, **panel)
+
+
 def stop_panel(result, model: int, metric: str = "acc", **panel) -> dict:
     """A panel of model ``model`` of a stacked :class:`~jaxreg.train.TrainResult`: its curves
     up to the record where it stopped, a dotted line at the stop epoch if a rule stopped it
     (none if it ran to the end), and any further panel keys (``title``, ``legend_loc`` ...)."""
-    epochs = np.asarray(result.history.epoch)[model]
     stop = int(np.asarray(result.stop_epoch)[model])
-    upto = max(1, int(np.searchsorted(epochs, stop, side="right")))
+    upto = max(1, int(np.searchsorted(np.asarray(result.history.epoch)[model], stop, side="right")))
     stopped = bool(np.asarray(result.stopped)[model])
-    return dict(series=set_series(result.history, metric, model, upto), x=epochs,
-                vline=stop if stopped else None, **panel)
+    return history_panel(result.history, metric, model, upto=upto, vline=stop if stopped else None, **panel)
 
 
 def sweep_panels(sweep, metric: str = "acc", title: Optional[Callable[[dict], str]] = None,
