@@ -33,17 +33,25 @@ def make_out_dir(parser: argparse.ArgumentParser, path: str) -> str:
     return path
 
 
-def main(module, argv=None) -> int:
-    """Parse ``--out`` (default ``results``), ``--smoke``, ``--data-dir``, ``--synthetic``; run
-    ``module`` with its smoke or default config on MNIST (:func:`jaxreg.data.load_digits`: fetched
-    and verified if needed) or on synthetic digits; print its table rows."""
-    name = module.__spec__.name.rsplit(".", 1)[-1]
-    ap = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=module.__doc__.splitlines()[0])
-    ap.add_argument("--out", default="results", help="output folder (default: results)")
-    ap.add_argument("--smoke", action="store_true", help="the CI-sized config (smoke_config())")
+def parser(module, out_help: str = "output folder (default: results)") -> argparse.ArgumentParser:
+    """``python -m experiments.NAME`` with the options every script shares: ``--out``, ``--smoke``
+    (its ``smoke_config()``), ``--data-dir`` (the four MNIST IDX files) and ``--synthetic``."""
+    ap = argparse.ArgumentParser(prog=f"python -m {module.__spec__.name}", description=module.__doc__.splitlines()[0])
+    ap.add_argument("--out", default=None, help=out_help)
+    ap.add_argument("--smoke", action="store_true", help="the CI-sized run (smoke_config())")
     ap.add_argument("--data-dir", default=None, help="folder holding the four MNIST IDX files")
     ap.add_argument("--synthetic", action="store_true", help="synthetic digits instead of MNIST (testing)")
+    return ap
+
+
+def main(module, argv=None) -> int:
+    """Parse the shared options (:func:`parser`); run ``module`` with its smoke or default config
+    on MNIST (:func:`jaxreg.data.load_digits`: fetched and verified if needed) or on synthetic
+    digits, into ``--out`` (default ``results``); print its table rows."""
+    name = module.__spec__.name.rsplit(".", 1)[-1]
+    ap = parser(module)
     args = ap.parse_args(argv)
+    args.out = args.out or "results"
     make_out_dir(ap, args.out)
     t = time.perf_counter()
     config = module.smoke_config() if args.smoke else module.default_config()

@@ -14,7 +14,6 @@ gives the same numbers. ``--smoke`` without ``--out`` writes to a fresh temporar
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -44,12 +43,8 @@ SWEEPS_ABOUT = ("every model of the regularisation sweeps: logistic (pair, penal
 
 def parse_args(argv):
     names = [name for name, _ in STEPS]
-    ap = argparse.ArgumentParser(prog="python -m experiments.reproduce", description=__doc__.splitlines()[0])
-    ap.add_argument("--smoke", action="store_true", help="reduced run (< 3 min); CI")
-    ap.add_argument("--out", default=None, help="output folder (default: results/, or a temp folder with --smoke)")
-    ap.add_argument("--data-dir", default=None, help="folder holding the four MNIST IDX files")
+    ap = common.parser(sys.modules[__name__], "output folder (default: results/, or a temp folder with --smoke)")
     ap.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
-    ap.add_argument("--synthetic", action="store_true", help="synthetic digits instead of MNIST (testing)")
     ap.add_argument("--skip", default="", help=f"comma-separated steps to skip: {','.join(names)}")
     args = ap.parse_args(argv)
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}

@@ -72,10 +72,6 @@ def smoke_config() -> ExtrasConfig:
                         n_test=500, projection_dim=100, sklearn_check=False, raw_pixels=False)
 
 
-def _accuracy(obj, params, X, y) -> float:
-    return float(obj.accuracy(params, Batch(jnp.asarray(X), jnp.asarray(y))))
-
-
 def run(out_dir, config: ExtrasConfig, data: dict, progress) -> dict:
     """Train, plot into ``out_dir``; returns ``{"rows", "config", "timings", "files"}``."""
     cfg = config
@@ -131,14 +127,12 @@ def _students(cfg, key, figs):
 
 def _attenuation(cfg, key, data, figs):
     s = jnp.linspace(-10, 10, 401)
-    rows, series = [], {}
-    err = 0.0
+    rows, series, err = [], {}, 0.0
     for yv in (1.0, 0.0):
         y = jnp.full_like(s, yv)
         for loss in ("logistic", "logistic_mse"):
             r = score_residual(loss, s, y)
-            auto = jax.vmap(jax.grad(lambda si, yi: PER_EXAMPLE_LOSSES[loss](si, yi)))(s, y)
-            err = max(err, float(jnp.max(jnp.abs(r - auto))))
+            err = max(err, float(jnp.max(jnp.abs(r - jax.vmap(jax.grad(PER_EXAMPLE_LOSSES[loss]))(s, y)))))
             series[f"{'log-loss' if loss == 'logistic' else 'squared error'}, y={int(yv)}"] = np.abs(np.asarray(r))
     panels = [dict(series=series, x=np.asarray(s), title="(a) |∂ℓ/∂s| against the score s",
                    ylabel="|∂ℓ/∂s|", xlabel="score s = xᵀw",
@@ -196,7 +190,7 @@ def _projection(cfg, key, data):
         sol = solve_l2_path(obj, Batch(jnp.asarray(A), jnp.asarray(y)), jnp.asarray([lam], jnp.float32),
                             tol=1e-5, max_iter=1000)
         params = jax.tree_util.tree_map(lambda a: a[0], sol.params)
-        acc = _accuracy(obj, params, At, yt)
+        acc = float(obj.accuracy(params, Batch(At, yt)))
         conf = dict(task="MNIST even vs odd", n_train=len(y), n_test=len(yt), features=A.shape[1], lam=lam,
                     C=cfg.projection_C, solver="jaxreg.solvers.solve_l2_path", converged=bool(sol.converged[0]),
                     iterations=int(sol.n_iter[0]))
