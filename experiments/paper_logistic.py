@@ -162,7 +162,8 @@ def _figures(cfg, res, lams) -> dict:
     imgs = {f"{t(n)}\n(red → {n[2]}, blue → {n[0]})": res[n]["params"]["W"] for n in pairs}
     if len(pairs) == 2:
         a, b = pairs
-        imgs[f"difference: {t(a)} − {t(b)}\n(red → {a[2]}, blue → {b[2]})"] = res[a]["params"]["W"] - res[b]["params"]["W"]
+        diff = res[a]["params"]["W"] - res[b]["params"]["W"]
+        imgs[f"difference: {t(a)} − {t(b)}\n(red → {a[2]}, blue → {b[2]})"] = diff
     figs["fig04_logistic_weights.png"] = plots.weight_images(
         imgs, panel=2.8, title=f"Logistic regression weights, batch GD ({cfg.n_iterations} iterations)")
     fp = f"{cfg.figure_pair[0]}v{cfg.figure_pair[1]}"
@@ -181,8 +182,8 @@ def _figures(cfg, res, lams) -> dict:
     by_pen = lambda value: {f"{pen}, {t(n)}": value(res[n]["sweep"])[p]  # noqa: E731
                             for n in pairs for p, pen in enumerate(("L1", "L2"))}
     figs["fig08_logistic_weight_length.png"] = plots.metric_vs_lambda(
-        lams, by_pen(lambda s: np.abs(s.params["W"]).sum(axis=-1)), ylabel="‖w‖₁ (the code's 'length')", logy=True,
-        title="Length of the weight vector vs λ")
+        lams, by_pen(lambda s: np.abs(s.params["W"]).sum(axis=-1)), ylabel="‖w‖₁ (the code's 'length')",
+        logy=True, title="Length of the weight vector vs λ")
     figs["fig09_logistic_test_accuracy_lambda.png"] = plots.metric_vs_lambda(
         lams, by_pen(lambda s: s.metric("test_acc")), ylabel="final test accuracy",
         title="Test accuracy (early-stopped weights) vs λ")
@@ -199,7 +200,8 @@ def _table_rows(cfg, res) -> list:
     base = dict(learning_rate=cfg.learning_rate, init="zeros", loss="mean log-loss", bias="separate, unpenalised")
     paper_test = {"2v3": 98.0, "2v8": 97.0}
     for n, r in res.items():
-        conf = dict(base, method="batch GD", iterations=its, split="text", **{f"n_{k}": v for k, v in r["sizes"].items()})
+        conf = dict(base, method="batch GD", iterations=its, split="text",
+                    **{f"n_{k}": v for k, v in r["sizes"].items()})
         label = f"logistic {n[0]} vs {n[2]}"
         rows.append(dict(experiment=label, metric="test accuracy (batch GD)", paper=paper_test.get(n),
                          jaxreg=100 * float(r["bgd"].test_acc[-1]), config=conf,
@@ -222,14 +224,15 @@ def _table_rows(cfg, res) -> list:
             best = r["sweep"].best("holdout_acc", penalty=pen, lam=cfg.lambdas)
             rows.append(dict(experiment=label, metric=f"test accuracy, {pen.upper()} λ chosen on hold-out",
                              paper=None, jaxreg=100 * best.metrics["test_acc"],
-                             config=dict(base, method=f"batch GD + paper's early stopping (every {cfg.record_every} its)",
-                                         max_iterations=its, penalty=pen, lam=best.config["lam"],
+                             config=dict(base, method="batch GD + paper's early stopping (every "
+                                         f"{cfg.record_every} its)", max_iterations=its, penalty=pen, lam=best.config["lam"],
                                          stop_iteration=int(r["sweep"].flat.stop_epoch[best.flat_index])),
                              note="paper: λ in 1e-4..1e-3 'work reasonably well' (Fig 9 axis 95-100%)"))
     for r in filter(report.misses_paper, rows):  # say why a test accuracy misses the paper's by > 1 point
         n = r["config"].get("n_code_test") or r["config"].get("n_test")
         r["why"] = (f"the number of iterations is not stated ({its} used, measured to reach ≈98%/≈97% on the text "
-                    "split); the paper gives only rounded values" + (f"; 1 test image = {100 / n:.2f} points" if n else ""))
+                    "split); the paper gives only rounded values"
+                    + (f"; 1 test image = {100 / n:.2f} points" if n else ""))
     return rows
 
 

@@ -81,7 +81,8 @@ def smoke_config() -> SoftmaxConfig:
 
 
 def _cfg(n_epochs, **kw) -> TrainConfig:
-    return TrainConfig(**{"method": "full_batch", "n_epochs": n_epochs, "eval_every": 1, "schedule": "inverse_time", **kw})
+    return TrainConfig(**{"method": "full_batch", "n_epochs": n_epochs, "eval_every": 1, "schedule": "inverse_time",
+                          **kw})
 
 
 def run(out_dir, config: SoftmaxConfig, data: dict, progress) -> dict:

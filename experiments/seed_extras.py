@@ -107,7 +107,8 @@ def _students(cfg, key, figs):
     figs["fig13_seed000_students.png"] = plots.sigmoid_fit(
         hours, passed, grid, 1 / (1 + np.exp(-(w0 + w1 * grid))), threshold=-w0 / w1,
         references={"maximum likelihood": 1 / (1 + np.exp(-(m0 + m1 * grid)))},
-        title=f"Seed 000's 20 students: jaxreg SGD fit\n(w₀ = {w0:.2f}, w₁ = {w1:.2f}, {int(out.n_updates)} updates)")
+        title=f"Seed 000's 20 students: jaxreg SGD fit\n"
+              f"(w₀ = {w0:.2f}, w₁ = {w1:.2f}, {int(out.n_updates)} updates)")
     conf = dict(method="per-example SGD", eta=cfg.student_lr, init="N(0,1)", stop="every 20 updates, ‖Δw‖ < 1e-4",
                 stopped_by_rule=bool(out.stopped), updates=int(out.n_updates), w0=w0, w1=w1)
     cap = ("" if bool(out.stopped) else f"; with a constant η the rule never fired: SGD keeps jittering, so it ran "

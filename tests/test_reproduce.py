@@ -62,7 +62,8 @@ def test_logistic_run_twice_identical(tmp_path, digits):
     assert len(a["sweep_rows"]) == 2 * 3  # penalties × λ
     assert {f"fig{i:02d}" for i in range(1, 11)} == {f[:5] for f in a["files"]}
     assert all(0 <= r["jaxreg"] <= 100 for r in a["rows"])
-    assert list(a["sizes"]) == ["logistic 2 vs 3"] and set(a["sizes"]["logistic 2 vs 3"]) == {"train", "holdout", "test"}
+    assert list(a["sizes"]) == ["logistic 2 vs 3"]
+    assert set(a["sizes"]["logistic 2 vs 3"]) == {"train", "holdout", "test"}
     # the λ chosen on hold-out is the best of the paper's λ among the sweep's rows (not a large λ)
     l1 = [r for r in a["sweep_rows"] if r["penalty"] == "l1" and r["lam"] in TINY_LOGISTIC.lambdas]
     chosen = next(r for r in a["rows"] if r["metric"] == "test accuracy, L1 λ chosen on hold-out")
