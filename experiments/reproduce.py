@@ -82,7 +82,9 @@ def main(argv=None) -> int:
             steps.append(dict(name=name, status="failed", wall_s=round(time.perf_counter() - t, 2),
                               detail=traceback.format_exc(limit=5)))
             continue
-        rows, files, configs[name] = rows + out["rows"], files + out["files"], out["config"]
+        rows += out["rows"]
+        files += out["files"]
+        configs[name] = out["config"]
         sizes.update(out.get("sizes", {}))
         sweeps.update({name: out[k] for k in ("sweep_rows", "tuning_rows") if k in out})
         steps.append(dict(name=name, status="ok", wall_s=round(time.perf_counter() - t, 2), timings=out["timings"]))
