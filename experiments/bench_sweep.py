@@ -1,9 +1,9 @@
 """Benchmark: one vmapped grid vs a loop of jitted fits vs a NumPy loop vs scikit-learn.
 
-Command (defaults finish in about 10 minutes on 2 cores)::
+Command, from the repository root (defaults finish in about 10 minutes on 2 cores)::
 
-    python experiments/bench_sweep.py            # writes results/bench_sweep.json and .md
-    python experiments/bench_sweep.py --quick    # small variant (synthetic data), for a look
+    python -m experiments.bench_sweep            # writes results/bench_sweep.json and .md
+    python -m experiments.bench_sweep --quick    # small variant (synthetic data), for a look
 
 On MNIST (the paper's softmax split: 18,000 x 785, 10 classes; and the 2-vs-3 split) it times:
 
@@ -24,21 +24,22 @@ import json
 import platform
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from experiments.common import load_data, synthetic_mnist, write_json, write_text  # noqa: E402
-from jaxreg import Objective, lambda_to_sklearn_C  # noqa: E402
-from jaxreg.data.splits import logistic_text_split, softmax_split  # noqa: E402
-from jaxreg.objective import Batch, Penalty  # noqa: E402
-from jaxreg.solvers import solve_l1_path, solve_l2_path  # noqa: E402
-from jaxreg.sweep import sweep  # noqa: E402
-from jaxreg.train import Hyper, TrainConfig, jitted_trainer, prepare_data  # noqa: E402
+from experiments.common import make_out_dir
+from jaxreg import Batch, Objective, penalty
+from jaxreg.atomic import write_json, write_text
+from jaxreg.config import as_hyper_arrays
+from jaxreg.data import load_mnist, logistic_text_split, softmax_split, synthetic_mnist
+from jaxreg.progress import StepLog
+from jaxreg.reference import SOLVERS, numpy_softmax_gd, sklearn_fit, value64
+from jaxreg.solvers import solve_l1_path, solve_l2_path
+from jaxreg.sweep import expand_grid, hyper_of, sweep
+from jaxreg.train import Hyper, TrainConfig, jitted_trainer, prepare_data
 
 LAMBDAS = (0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001)
 LEARNING_RATES = (0.1, 0.3, 1.0)
@@ -53,20 +54,6 @@ def timed(fn, repeats: int):
         jax.block_until_ready(fn())
         times.append(time.perf_counter() - t)
     return float(np.median(times)), times
-
-
-def numpy_fit(X, Y, lr, l2, l1, epochs):
-    """Full-batch softmax regression the way the source documents write it (seed 003 §6.2)."""
-    n = X.shape[0]
-    W = np.zeros((X.shape[1], Y.shape[1]))
-    for _ in range(epochs):
-        a = np.matmul(X, W)
-        a_max = np.max(a, 1).reshape(a.shape[0], 1)
-        e = np.exp(a - a_max)
-        pred_y = e / np.sum(e, 1).reshape(a.shape[0], 1)
-        grads = np.dot(X.T, pred_y - Y) / n + l2 * W + l1 * np.sign(W)
-        W = W - lr * grads
-    return W
 
 
 def bench_grid(split, args, log):
@@ -85,12 +72,11 @@ def bench_grid(split, args, log):
 
     log("[2] loop of the jitted single-model trainer")
     one = jitted_trainer(obj, cfg)
-    configs = [(p, lam, lr) for p in ("l1", "l2") for lam in LAMBDAS for lr in LEARNING_RATES]
+    hypers = [hyper_of(c, Hyper()) for c in expand_grid(grid, n)[2]]  # the sweep's models, in its order
     p0 = obj.init_params(d, dtype=data.train.X.dtype)
     key = jax.random.PRNGKey(0)
-    hypers = [Hyper(jnp.float32(lr), jnp.float32(1.0), jnp.float32(lam if p == "l2" else 0.0),
-                    jnp.float32(lam if p == "l1" else 0.0)) for p, lam, lr in configs]
-    t_loop, t_loop_all = timed(lambda: [one(h, p0, data, key).params["W"] for h in hypers],
+    stacked = [as_hyper_arrays(h, data.train.X.dtype) for h in hypers]
+    t_loop, t_loop_all = timed(lambda: [one(h, p0, data, key).params["W"] for h in stacked],
                                max(1, args.repeats - 1))
 
     log(f"[3] NumPy loop (float64, as in the seeds), timed on {args.numpy_configs} configurations")
@@ -99,9 +85,9 @@ def bench_grid(split, args, log):
     chosen = np.linspace(0, n_models - 1, args.numpy_configs).round().astype(int)
     per_config = []
     for i in chosen:
-        p, lam, lr = configs[i]
+        h = hypers[i]
         t = time.perf_counter()
-        numpy_fit(X64, Y64, lr, lam if p == "l2" else 0.0, lam if p == "l1" else 0.0, args.epochs)
+        numpy_softmax_gd(X64, Y64, h.learning_rate, h.l2, h.l1, args.epochs)
         per_config.append(time.perf_counter() - t)
     t_numpy = float(np.median(per_config)) * n_models
 
@@ -124,55 +110,27 @@ def bench_grid(split, args, log):
     }
 
 
-def sklearn_path(obj, X, y, lambdas, penalty, tol, max_iter):
-    """scikit-learn fits of each λ (C = 1/(nλ)); returns (params list, total seconds)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    out, total = [], 0.0
-    for lam in lambdas:
-        kw = dict(C=lambda_to_sklearn_C(lam, X.shape[0]), tol=tol, max_iter=max_iter, fit_intercept=False)
-        if penalty == "l1":
-            kw.update(solver="saga", l1_ratio=1.0)
-        else:
-            kw.update(solver="lbfgs")
-        model = LogisticRegression(**kw)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            t = time.perf_counter()
-            model.fit(X, y)
-            total += time.perf_counter() - t
-        W = model.coef_.T if obj.is_multiclass else model.coef_[0]
-        out.append({"W": W})
-    return out, total
-
-
-def objective64(obj, params, X, y, lam, penalty):
-    with jax.enable_x64(True):
-        p = {"W": jnp.asarray(np.asarray(params["W"], np.float64))}
-        pen = Penalty(l2=lam, l1=0.0) if penalty == "l2" else Penalty(l2=0.0, l1=lam)
-        return float(obj.value(p, pen, Batch(jnp.asarray(X, jnp.float64), jnp.asarray(y))))
-
-
 def bench_solvers(problems, args, log):
-    """Part 4: jaxreg's converged λ path vs scikit-learn's, at matched objective."""
+    """Part 4: jaxreg's converged λ path vs scikit-learn's, at matched objective (in float64)."""
     rows = []
-    for name, obj, X, y, penalty in problems:
+    for name, obj, X, y, kind in problems:
         lams = np.asarray(LAMBDAS)
-        log(f"[4] {name} {penalty.upper()}: scikit-learn ({'saga' if penalty == 'l1' else 'lbfgs'})")
-        tol = args.sk_tol if penalty == "l2" else args.saga_tol
-        sk_params, t_sk = sklearn_path(obj, X, y, lams, penalty, tol, args.sk_max_iter)
-        log(f"[4] {name} {penalty.upper()}: jaxreg solver")
+        log(f"[4] {name} {kind.upper()}: scikit-learn ({SOLVERS[kind]})")
+        tol = args.sk_tol if kind == "l2" else args.saga_tol
+        t = time.perf_counter()
+        sk_params = [sklearn_fit(obj, X, y, kind, lam, tol=tol, max_iter=args.sk_max_iter) for lam in lams]
+        t_sk = time.perf_counter() - t
+        log(f"[4] {name} {kind.upper()}: jaxreg solver")
         batch = Batch(jnp.asarray(X, jnp.float32), jnp.asarray(y))
-        solve = solve_l2_path if penalty == "l2" else solve_l1_path
+        solve = solve_l2_path if kind == "l2" else solve_l1_path
         t_jx, _ = timed(lambda: solve(obj, batch, lams).params["W"], max(1, args.repeats - 1))
         res = solve(obj, batch, lams)
         gaps = []
         for i, lam in enumerate(lams):
-            j_jx = objective64(obj, {"W": np.asarray(res.params["W"][i])}, X, y, lam, penalty)
-            j_sk = objective64(obj, sk_params[i], X, y, lam, penalty)
+            j_jx = value64(obj, {"W": res.params["W"][i]}, penalty(kind, lam), X, y)
+            j_sk = value64(obj, sk_params[i], penalty(kind, lam), X, y)
             gaps.append((j_jx - j_sk) / abs(j_sk))
-        rows.append({"problem": name, "penalty": penalty, "n": int(X.shape[0]), "sklearn_tol": tol, "t_sklearn_s": t_sk,
+        rows.append({"problem": name, "penalty": kind, "n": int(X.shape[0]), "sklearn_tol": tol, "t_sklearn_s": t_sk,
                      "t_jaxreg_s": t_jx, "speedup": t_sk / t_jx, "max_rel_gap": float(max(gaps)),
                      "rel_gaps": [float(g) for g in gaps], "converged": np.asarray(res.converged).tolist()})
         log(f"    sklearn {t_sk:.1f}s  jaxreg {t_jx:.1f}s  speedup {t_sk / t_jx:.1f}x  max gap {max(gaps):.2e}")
@@ -206,7 +164,7 @@ def markdown(report) -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m experiments.bench_sweep", description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="results")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--epochs", type=int, default=10)
@@ -222,12 +180,10 @@ def main(argv=None):
                     help="time only parts 1, 2, 3, 5 (scikit-learn's saga and 10-class lbfgs take "
                          "tens of minutes at tight tolerances on this machine)")
     args = ap.parse_args(argv)
+    make_out_dir(ap, args.out)
     t0 = time.perf_counter()
-
-    def log(msg):
-        print(f"[bench {time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    data = synthetic_mnist(3000, 1000) if args.quick else load_data(args.data_dir)
+    log = StepLog(prefix="[bench]").log
+    data = synthetic_mnist(3000, 1000) if args.quick else load_mnist(args.data_dir, verbose=False)
     if args.quick:
         args.epochs, args.repeats = 3, 2
         soft = softmax_split(data, n_train_pool=3000, n_holdout=300, n_test=500)
@@ -260,17 +216,15 @@ def main(argv=None):
         "grid": grid, "solvers": solvers,
         "machine": f"{platform.processor() or platform.machine()}, {jax.local_device_count()} JAX device(s), "
                    f"jax {jax.__version__}",
-        "command": "python experiments/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m experiments.bench_sweep " + " ".join(argv if argv is not None else sys.argv[1:]),
         "wall_time_s": time.perf_counter() - t0, "quick": args.quick,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "bench_sweep.json", report)
-    write_text(out / "bench_sweep.md", markdown(report))
+    write_json(Path(args.out) / "bench_sweep.json", report)
+    write_text(Path(args.out) / "bench_sweep.md", markdown(report))
     print(json.dumps({k: report[k] for k in ("vmap_vs_loop", "vmap_vs_numpy", "solver_vs_sklearn",
                                              "fraction_of_matmul", "max_objective_gap", "wall_time_s")}, indent=1))
-    return report
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,322 +1,112 @@
 """Reproduce the paper (seed 003) and its companion experiments with jaxreg, in one command.
 
-    python experiments/reproduce.py                      # full run into results/ (~20 min, 2 CPU cores)
-    python experiments/reproduce.py --smoke --out DIR    # reduced run (< 3 min), what CI runs
-    python experiments/reproduce.py --data-dir DIR       # MNIST IDX files from DIR
-    python experiments/reproduce.py --no-progress        # no step/timing lines on stderr
+From the repository root::
 
-Steps: data (``jaxreg.data``: fetch/verify MNIST if needed), ``paper_logistic``, ``paper_softmax``,
-``seed_extras``, and ``meta_lr`` (another script; skipped, and recorded as skipped, if absent).
-Outputs (all written atomically): the figures, ``paper_table.md``, ``paper_table.json``,
-``manifest.json``. Every random choice comes from fixed keys, so a second run gives the same
-numbers. ``--smoke`` without ``--out`` writes to a fresh temporary directory, never to results/.
+    python -m experiments.reproduce                      # full run into results/ (~20 min, 2 CPU cores)
+    python -m experiments.reproduce --smoke --out DIR    # reduced run (< 3 min), what CI runs
+    python -m experiments.reproduce --data-dir DIR --skip meta --no-progress
+
+Steps: data (``jaxreg.data``: fetch/verify MNIST if needed; ``--smoke`` falls back to synthetic
+digits without it), then each experiment of ``STEPS`` as ``run(out_dir, config, data, progress)``
+with its ``default_config()`` (``smoke_config()`` with ``--smoke``); then ``paper_table.md`` /
+``.json``, ``sweeps.json`` and ``manifest.json``, all written atomically. Fixed keys: a second run
+gives the same numbers. ``--smoke`` without ``--out`` writes to a fresh temporary folder.
 """
 from __future__ import annotations
 
-import argparse
-import importlib
-import importlib.metadata
-import inspect
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import numpy as np  # noqa: E402
-
-from experiments import common  # noqa: E402
+from experiments import common, meta_lr, paper_logistic, paper_softmax, seed_extras
+from jaxreg import report
+from jaxreg.atomic import write_json, write_text
+from jaxreg.data import load_digits
+from jaxreg.progress import StepLog
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMAND = "python -m experiments.reproduce"
 PAPER = ('Shilin Zhu and Yunhui Guo, "Logistic and Softmax Regression for Handwritten Digits '
          'Classification" (UCSD report; seed 003)')
-SECTIONS = (("main", "Numbers the paper reports"),
-            ("variant", "Protocol variants tried (where the paper leaves the protocol open)"),
-            ("extra", "jaxreg-only numbers (no counterpart in the paper, or from the companion documents)"))
-PACKAGES = ("jax", "jaxlib", "optax", "numpy", "tensorflow-datasets", "matplotlib", "scikit-learn", "jaxreg")
+STEPS = (("logistic", paper_logistic), ("softmax", paper_softmax), ("extras", seed_extras), ("meta", meta_lr))
+NOTES = (
+    "Regularisation convention (jaxreg): J = loss + (λ₂/2)‖W‖² + λ₁‖W‖₁. The paper's code uses the "
+    "L2 gradient λw, so λ₂ = the paper's λ; its text writes λ‖w‖² (gradient 2λw). We follow the code.",
+    "Logistic: separate unpenalised bias b on the 784 pixels (as the code); softmax: bias pixel "
+    "inside W, penalised (as the code).",
+)
+SWEEPS_ABOUT = ("every model of the regularisation sweeps: logistic (pair, penalty, λ; early-stopped) "
+                "and softmax tuning (init, protocol, λ set, penalty, λ); accuracies are fractions")
 
 
-# ----------------------------------------------------------------------------- table
-
-
-def _fmt(v, unit="%"):
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "—"
-    if unit == "%":
-        return f"{v:.2f}%"
-    if unit == "h":
-        return f"{v:.3f} h"
-    return f"{v:.3g}"
-
-
-def _short(config: dict) -> str:
-    items = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in config.items()
-             if not k.startswith("n_")]
-    return "; ".join(items)
-
-
-def table_rows(rows) -> list:
-    """Normalise experiment rows for the table: ``diff = jaxreg − paper`` (percentage points for
-    accuracies), rounded to 2 decimals; ``section`` = main (a paper number), variant or extra."""
-    out = []
-    for r in rows:
-        paper, ours = r.get("paper"), r.get("jaxreg")
-        diff = None
-        if paper is not None and ours is not None and np.isfinite(ours):
-            diff = round(float(ours) - float(paper), 2 if r.get("unit", "%") == "%" else 4)
-        section = r.get("section") or ("variant" if "(variant)" in r["experiment"]
-                                       else "main" if paper is not None else "extra")
-        out.append(dict(experiment=r["experiment"], metric=r["metric"],
-                        paper=None if paper is None else float(paper),
-                        jaxreg=None if ours is None else float(ours), diff=diff,
-                        unit=r.get("unit", "%"), section=section, config=r.get("config", {}),
-                        note=r.get("note", ""), why=r.get("why", "")))
-    return out
-
-
-def table_markdown(rows, *, smoke: bool, notes=(), sizes=None) -> str:
-    """The Markdown of ``paper_table.md`` from :func:`table_rows` output."""
-    lines = ["# The paper's numbers beside jaxreg's", "",
-             f"Paper: {PAPER}. Generated by `python experiments/reproduce.py"
-             f"{' --smoke' if smoke else ''}`; the same rows, with full configurations, are in "
-             "`paper_table.json`. Accuracies in %, diff = jaxreg − paper in percentage points.", ""]
-    if smoke:
-        lines += ["> **SMOKE RUN**: reduced data and epochs; the numbers exercise the pipeline and are "
-                  "not comparable with the paper's.", ""]
-    lines += [f"- {n}" for n in notes] + ([""] if notes else [])
-    if sizes:
-        lines += ["Set sizes: " + "; ".join(f"{k}: {v}" for k, v in sizes.items()), ""]
-    common_cfg = _common_config(rows)
-    if common_cfg:
-        lines += ["Configuration shared by every row of a family (left out of the rows below):", ""]
-        lines += [f"- **{fam}**: {_short(c)}" for fam, c in common_cfg.items()] + [""]
-    for key, title in SECTIONS:
-        sec = [r for r in rows if r["section"] == key]
-        if not sec:
-            continue
-        lines += [f"## {title}", "", "| experiment | metric | paper | jaxreg | diff | configuration / note |",
-                  "|---|---|---|---|---|---|"]
-        for r in sec:
-            d = "—" if r["diff"] is None else (f"{r['diff']:+.2f}" if r["unit"] == "%" else f"{r['diff']:+.3g}")
-            if r["diff"] is not None and r["unit"] == "%" and abs(r["diff"]) > 1.0:
-                d = f"**{d}**"
-            shared = common_cfg.get(_family(r), {})
-            cfg = {k: v for k, v in r["config"].items() if k not in shared}
-            cell = "; ".join(x for x in (r["note"], _short(cfg)) if x)
-            if r["why"]:
-                cell = f"**why:** {r['why']} — {cell}"
-            cells = (r["experiment"], r["metric"], _fmt(r["paper"], r["unit"]), _fmt(r["jaxreg"], r["unit"]), d, cell)
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _family(row) -> str:
-    return row["experiment"].split(",")[0].split(" (")[0].split(" 2 vs")[0].split(" 3 vs")[0]
-
-
-def _common_config(rows) -> dict:
-    """{family: the config items every row of that family (≥ 2 rows) shares}."""
-    fams = {}
-    for r in rows:
-        fams.setdefault(_family(r), []).append(r["config"])
-    out = {}
-    for fam, cfgs in fams.items():
-        if len(cfgs) < 2:
-            continue
-        same = {k: v for k, v in cfgs[0].items()
-                if all(k in c and c[k] == v for c in cfgs[1:]) and not k.startswith("n_")}
-        if same:
-            out[fam] = same
-    return out
-
-
-# ----------------------------------------------------------------------------- manifest
-
-
-def versions() -> dict:
-    out = {"python": platform.python_version()}
-    for p in PACKAGES:
-        try:
-            out[p] = importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError:
-            out[p] = None
-    return out
-
-
-def git_info() -> dict:
-    def git(*args):
-        try:
-            r = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
-            return r.stdout.strip() if r.returncode == 0 else None
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    status = git("status", "--porcelain")
-    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
-
-
-def manifest(*, smoke, out_dir, data_source, steps, configs, files, wall) -> dict:
-    import jax
-
-    return {"command": " ".join([os.path.basename(sys.executable), *sys.argv]), "smoke": smoke,
-            "out_dir": os.path.abspath(out_dir), "data": data_source, "versions": versions(),
-            "git": git_info(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "devices": [str(d) for d in jax.devices()],
-            "seeds": {k: c.get("seed") for k, c in configs.items() if isinstance(c, dict) and "seed" in c},
-            "configs": configs, "steps": steps, "files": sorted(set(files)), "total_wall_s": round(wall, 1)}
-
-
-# ----------------------------------------------------------------------------- steps
-
-
-def load(data_dir, smoke: bool, synthetic: bool, progress):
-    """(data dict, description). Smoke runs fall back to synthetic data when MNIST can't be had."""
-    if synthetic:
-        return common.synthetic_mnist(6000, 1000), {"source": "synthetic (--synthetic)"}
-    try:
-        from jaxreg.data import cache_dir
-
-        data = common.load_data(data_dir, verbose=progress.enabled)
-        return data, {"source": "MNIST (jaxreg.data.load_mnist)", "data_dir": data_dir,
-                      "cache": str(cache_dir())}
-    except Exception as e:  # MnistUnavailableError, a corrupt file ...
-        if not smoke:
-            raise
-        progress.log(f"MNIST unavailable ({type(e).__name__}: {e}); smoke run on synthetic data")
-        return common.synthetic_mnist(6000, 1000), {"source": "synthetic (MNIST unavailable)", "error": str(e)}
-
-
-def run_meta(out_dir, smoke, synthetic):
-    """experiments/meta_lr.py's ``run`` if that script exists, else None (a skipped step)."""
-    try:
-        meta_lr = importlib.import_module("experiments.meta_lr")
-    except ImportError as e:
-        if getattr(e, "name", "") not in ("experiments.meta_lr",):
-            raise
-        return None
-    kw = {"smoke": smoke}
-    if "synthetic" in inspect.signature(meta_lr.run).parameters:
-        kw["synthetic"] = synthetic
-    summary = meta_lr.run(None, out_dir, **kw)
-    return summary if isinstance(summary, dict) else {}
+def parse_args(argv):
+    names = [name for name, _ in STEPS]
+    ap = common.parser(sys.modules[__name__], "output folder (default: results/, or a temp folder with --smoke)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    ap.add_argument("--skip", default="", help=f"comma-separated steps to skip: {','.join(names)}")
+    args = ap.parse_args(argv)
+    args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.skip - set(names):
+        ap.error(f"--skip: unknown step(s) {', '.join(sorted(args.skip - set(names)))}; "
+                 f"the steps are {', '.join(names)}")
+    args.out = args.out or (tempfile.mkdtemp(prefix="jaxreg-smoke-") if args.smoke else os.path.join(REPO, "results"))
+    common.make_out_dir(ap, args.out)
+    return args
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--smoke", action="store_true", help="reduced run (< 3 min); CI")
-    ap.add_argument("--out", default=None, help="output folder (default: results/, or a temp folder with --smoke)")
-    ap.add_argument("--data-dir", default=None, help="folder holding the four MNIST IDX files")
-    ap.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
-    ap.add_argument("--synthetic", action="store_true", help="synthetic digits instead of MNIST (testing)")
-    ap.add_argument("--skip", default="", help="comma-separated steps to skip: logistic,softmax,extras,meta")
-    args = ap.parse_args(argv)
-    out_dir = args.out or (tempfile.mkdtemp(prefix="jaxreg-smoke-") if args.smoke else os.path.join(REPO, "results"))
-    os.makedirs(out_dir, exist_ok=True)
-    progress = common.Progress(enabled=not args.no_progress)
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    out_dir = args.out
+    progress = StepLog(enabled=not args.no_progress)
     t0 = time.perf_counter()
     progress.log(f"{'smoke' if args.smoke else 'full'} run -> {out_dir}")
 
-    steps, configs, files, rows, timings, sizes, sweeps = [], {}, [], [], {}, {}, {}
+    configs, files, rows, sizes, sweeps = {}, [], [], {}, {}
     t = time.perf_counter()
-    data, source = load(args.data_dir, args.smoke, args.synthetic, progress)
-    steps.append(dict(name="data", status="ok", wall_s=round(time.perf_counter() - t, 2), detail=source["source"]))
-    synthetic = source["source"].startswith("synthetic")
-
-    from experiments import paper_logistic, paper_softmax, seed_extras
-
-    failed = False
-    for name, mod in (("logistic", paper_logistic), ("softmax", paper_softmax), ("extras", seed_extras)):
-        if name in skip:
+    data, source = load_digits(args.data_dir, synthetic=args.synthetic, fallback=args.smoke,
+                               verbose=progress.enabled, log=progress.log)
+    steps = [dict(name="data", status="ok", wall_s=round(time.perf_counter() - t, 2), detail=source["source"])]
+    for name, mod in STEPS:
+        t = time.perf_counter()
+        if name in args.skip:
             steps.append(dict(name=name, status="skipped", wall_s=0.0, detail="--skip"))
             continue
-        t = time.perf_counter()
         progress.log(f"== {name} ({mod.__name__}) ==")
         try:
-            out = mod.run(out_dir, smoke=args.smoke, data=data, progress=progress)
+            out = mod.run(out_dir, mod.smoke_config() if args.smoke else mod.default_config(), data, progress)
         except Exception as e:  # keep going: the other steps and the manifest still get written
-            failed = True
             progress.log(f"{name} FAILED: {type(e).__name__}: {e}")
             steps.append(dict(name=name, status="failed", wall_s=round(time.perf_counter() - t, 2),
                               detail=traceback.format_exc(limit=5)))
             continue
         rows += out["rows"]
         files += out["files"]
-        for k in ("sweep_rows", "tuning_rows"):
-            if k in out:
-                sweeps[name] = out[k]
         configs[name] = out["config"]
-        timings[name] = out["timings"]
-        if out.get("sizes"):
-            sizes[name] = out["sizes"]
+        sizes.update(out.get("sizes", {}))
+        sweeps.update({name: out[k] for k in ("sweep_rows", "tuning_rows") if k in out})
         steps.append(dict(name=name, status="ok", wall_s=round(time.perf_counter() - t, 2), timings=out["timings"]))
         progress.log(f"== {name} done in {time.perf_counter() - t:.1f}s ==")
 
-    t = time.perf_counter()
-    if "meta" in skip:
-        steps.append(dict(name="meta_lr", status="skipped", wall_s=0.0, detail="--skip"))
-    else:
-        progress.log("== meta_lr (experiments/meta_lr.py) ==")
-        try:
-            summary = run_meta(out_dir, args.smoke, synthetic)
-            if summary is None:
-                steps.append(dict(name="meta_lr", status="skipped", wall_s=0.0,
-                                  detail="experiments/meta_lr.py not found"))
-                progress.log("meta_lr skipped: experiments/meta_lr.py not found")
-            else:
-                files += sorted(f for f in os.listdir(out_dir) if f.startswith("meta_lr"))
-                steps.append(dict(name="meta_lr", status="ok", wall_s=round(time.perf_counter() - t, 2),
-                                  detail="outputs: meta_lr.* (written by experiments/meta_lr.py)"))
-                progress.log(f"== meta_lr done in {time.perf_counter() - t:.1f}s ==")
-        except Exception as e:
-            failed = True
-            progress.log(f"meta_lr FAILED: {type(e).__name__}: {e}")
-            steps.append(dict(name="meta_lr", status="failed", wall_s=round(time.perf_counter() - t, 2),
-                              detail=traceback.format_exc(limit=5)))
-
-    table = table_rows(rows)
+    table = report.table_rows(rows)
     if args.smoke:  # the explanations are about the full protocol; a smoke run's numbers are not
         for r in table:
             r["why"] = ""
-    notes = [
-        "Regularisation convention (jaxreg): J = loss + (λ₂/2)‖W‖² + λ₁‖W‖₁. The paper's code uses the "
-        "L2 gradient λw, so λ₂ = the paper's λ; its text writes λ‖w‖² (gradient 2λw). We follow the code.",
-        "Logistic: separate unpenalised bias b on the 784 pixels (as the code); softmax: bias pixel "
-        "inside W, penalised (as the code).",
-    ]
-    common.write_text(os.path.join(out_dir, "paper_table.md"),
-                      table_markdown(table, smoke=args.smoke, notes=notes, sizes=_flat_sizes(sizes)))
-    common.write_json(os.path.join(out_dir, "paper_table.json"), table)
-    common.write_json(os.path.join(out_dir, "sweeps.json"), {
-        "about": "every model of the regularisation sweeps: logistic (pair, penalty, λ; early-stopped) "
-                 "and softmax tuning (init, protocol, λ set, penalty, λ); accuracies are fractions",
-        **sweeps})
+    write_text(os.path.join(out_dir, "paper_table.md"),
+               report.table_markdown(table, paper=PAPER, command=COMMAND, smoke=args.smoke, notes=NOTES, sizes=sizes))
+    write_json(os.path.join(out_dir, "paper_table.json"), table)
+    write_json(os.path.join(out_dir, "sweeps.json"), {"about": SWEEPS_ABOUT, **sweeps})
     files += ["paper_table.md", "paper_table.json", "sweeps.json", "manifest.json"]
     wall = time.perf_counter() - t0
-    common.write_json(os.path.join(out_dir, "manifest.json"),
-                      manifest(smoke=args.smoke, out_dir=out_dir, data_source=source, steps=steps,
-                               configs=configs, files=files, wall=wall))
+    write_json(os.path.join(out_dir, "manifest.json"),
+               report.manifest(command=" ".join([COMMAND, *argv]), repo=REPO, smoke=args.smoke, out_dir=out_dir,
+                               data_source=source, steps=steps, configs=configs, files=files, wall=wall))
     progress.log(f"all done in {wall:.1f}s; {len(set(files))} files in {out_dir}")
     if args.no_progress:
         print(f"wrote {len(set(files))} files to {out_dir} in {wall:.1f}s")
-    return 1 if failed else 0
-
-
-def _flat_sizes(sizes: dict) -> dict:
-    out = {}
-    for step, s in sizes.items():
-        if step == "logistic":
-            for pair, d in s.items():
-                out[f"logistic {pair[0]} vs {pair[2]}"] = ", ".join(f"{k} {v}" for k, v in d.items())
-        else:
-            out[step] = ", ".join(f"{k} {v}" for k, v in s.items())
-    return out
+    return 1 if any(s["status"] == "failed" for s in steps) else 0
 
 
 if __name__ == "__main__":

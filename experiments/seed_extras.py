@@ -6,43 +6,30 @@ A config in, library calls, figures and table rows out (see :class:`ExtrasConfig
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
-from typing import Optional
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from experiments import common  # noqa: E402
-from jaxreg import Batch, Objective, plots  # noqa: E402
-from jaxreg.data import logistic_text_split, softmax_split  # noqa: E402
-from jaxreg.engine import stack_hypers, train_models  # noqa: E402
-from jaxreg.grads import score_residual  # noqa: E402
-from jaxreg.losses import PER_EXAMPLE_LOSSES  # noqa: E402
-from jaxreg.solvers import solve_l2_path  # noqa: E402
-from jaxreg.train import Hyper, TrainConfig, prepare_data, train  # noqa: E402
-
-# Seed 000: hours of study and pass (1) / fail (0) of 20 students.
-HOURS = np.array([0.50, 0.75, 1.00, 1.25, 1.50, 1.75, 1.75, 2.00, 2.25, 2.50,
-                  2.75, 3.00, 3.25, 3.50, 4.00, 4.25, 4.50, 4.75, 5.00, 5.50])
-PASSED = np.array([0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1])
-# The σ(w0 + w1·hours) values seed 000 prints for those hours after its SGD fit.
-SEED000_PROBS = np.array([0.03281144, 0.04694533, 0.06674738, 0.09407764, 0.13102736, 0.17961209,
-                          0.17961209, 0.24121129, 0.31580406, 0.40126557, 0.49318368, 0.58556493,
-                          0.67229611, 0.74866712, 0.86263755, 0.90117058, 0.92977426, 0.95055357,
-                          0.96541314, 0.98329067])
+from experiments import common
+from jaxreg import Batch, Objective, plots, tree
+from jaxreg.atomic import to_jsonable
+from jaxreg.data import logistic_text_split, seed000_students, softmax_split
+from jaxreg.engine import stack_hypers, train_models
+from jaxreg.grads import score_residual
+from jaxreg.losses import PER_EXAMPLE_LOSSES
+from jaxreg.prepare import prepare_split
+from jaxreg.solvers import solve_l2_path
+from jaxreg.train import Hyper, TrainConfig, prepare_data, train
 
 
 @dataclasses.dataclass(frozen=True)
 class ExtrasConfig:
     """Seeds 000 and 004, with jaxreg.
 
-    Full run:  ``python experiments/seed_extras.py --out results``
-    CI-sized:  ``python experiments/seed_extras.py --smoke --out /tmp/smoke``
+    Full run:  ``python -m experiments.seed_extras --out results``
+    CI-sized:  ``python -m experiments.seed_extras --smoke --out /tmp/smoke``
 
     * Students (seed 000): per-example SGD (``method="sgd"``, reshuffled each epoch), η = 0.05,
       N(0,1) initial weights, the seed's stopping rule (every 20 updates, stop when the weights
@@ -75,31 +62,36 @@ class ExtrasConfig:
     raw_pixels: bool = True
 
 
+def default_config() -> ExtrasConfig:
+    return ExtrasConfig()
+
+
 def smoke_config() -> ExtrasConfig:
+    """The CI-sized variant (``--smoke``): fewer updates and images, no scikit-learn check."""
     return ExtrasConfig(student_max_updates=2000, mse_iterations=100, n_train_pool=3000, n_holdout=500,
                         n_test=500, projection_dim=100, sklearn_check=False, raw_pixels=False)
 
 
-def run(out_dir, smoke: bool = False, data: Optional[dict] = None,
-        config: Optional[ExtrasConfig] = None, progress=common.QUIET) -> dict:
-    cfg = config or (smoke_config() if smoke else ExtrasConfig())
-    data = common.load_data() if data is None else data
-    os.makedirs(out_dir, exist_ok=True)
-    key = common.key_of(cfg.seed)
-    timings, files, rows = {}, [], []
+def run(out_dir, config: ExtrasConfig, data: dict, progress) -> dict:
+    """Train, plot into ``out_dir``; returns ``{"rows", "config", "timings", "files"}``."""
+    cfg = config
+    key = jax.random.PRNGKey(cfg.seed)
+    timings, rows, figs = {}, [], {}
     with progress.step("seed 000: students' hours vs pass (SGD with the seed's stopping rule)", timings):
-        rows += _students(cfg, key, out_dir, files)
+        rows += _students(cfg, key, figs)
     with progress.step("seed 004: log-loss vs squared-error gradients, and training", timings):
-        rows += _attenuation(cfg, key, data, out_dir, files)
+        rows += _attenuation(cfg, key, data, figs)
     with progress.step(f"seed 000: random projection to {cfg.projection_dim} dims + logistic regression", timings):
         rows += _projection(cfg, key, data)
-    return {"rows": rows, "config": common.jsonable_config(cfg), "timings": timings, "files": files}
+    return {"rows": rows, "config": to_jsonable(cfg), "timings": timings, "files": plots.save_figures(out_dir, figs)}
 
 
-def _students(cfg, key, out_dir, files):
+def _students(cfg, key, figs):
     obj = Objective("logistic", fit_intercept=True)
-    X = HOURS[:, None].astype(np.float32)
-    y = PASSED.astype(np.float32)
+    students = seed000_students()
+    hours, passed, printed = students["hours"], students["passed"], students["printed_probs"]
+    X = hours[:, None].astype(np.float32)
+    y = passed.astype(np.float32)
     n = len(y)
     sgd = TrainConfig(method="sgd", n_epochs=cfg.student_max_updates // n, eval_every=cfg.student_max_updates // n,
                       stop_tol=1e-4, check_every=20)
@@ -109,16 +101,14 @@ def _students(cfg, key, out_dir, files):
                         tol=1e-6, max_iter=500)
     m0, m1 = float(mle.params["b"][0]), float(mle.params["W"][0, 0])
     # the seed's printed probabilities imply its weights: logit(p) = w0 + w1·hours
-    s1, s0 = np.polyfit(HOURS, np.log(SEED000_PROBS / (1 - SEED000_PROBS)), 1)
+    s1, s0 = np.polyfit(hours, np.log(printed / (1 - printed)), 1)
     probs = np.asarray(obj.predict_proba(out.params, jnp.asarray(X)))
     grid = np.linspace(0, 6, 400)
-    fig = plots.sigmoid_fit(HOURS, PASSED, grid, 1 / (1 + np.exp(-(w0 + w1 * grid))), threshold=-w0 / w1,
-                            title=f"Seed 000's 20 students: jaxreg SGD fit\n"
-                                  f"(w₀ = {w0:.2f}, w₁ = {w1:.2f}, {int(out.n_updates)} updates)")
-    ax = fig.axes[0]
-    ax.plot(grid, 1 / (1 + np.exp(-(m0 + m1 * grid))), "--", color="0.4", lw=1, label="maximum likelihood")
-    ax.legend(fontsize=8, loc="lower right")
-    common.save(fig, out_dir, "fig13_seed000_students.png", files)
+    figs["fig13_seed000_students.png"] = plots.sigmoid_fit(
+        hours, passed, grid, 1 / (1 + np.exp(-(w0 + w1 * grid))), threshold=-w0 / w1,
+        references={"maximum likelihood": 1 / (1 + np.exp(-(m0 + m1 * grid)))},
+        title=f"Seed 000's 20 students: jaxreg SGD fit\n"
+              f"(w₀ = {w0:.2f}, w₁ = {w1:.2f}, {int(out.n_updates)} updates)")
     conf = dict(method="per-example SGD", eta=cfg.student_lr, init="N(0,1)", stop="every 20 updates, ‖Δw‖ < 1e-4",
                 stopped_by_rule=bool(out.stopped), updates=int(out.n_updates), w0=w0, w1=w1)
     cap = ("" if bool(out.stopped) else f"; with a constant η the rule never fired: SGD keeps jittering, so it ran "
@@ -128,7 +118,7 @@ def _students(cfg, key, out_dir, files):
              jaxreg=-w0 / w1, unit="h", config=conf, section="extra",
              note=f"'paper' = implied by the seed's printed σ values (w₀={s0:.3f}, w₁={s1:.3f}){cap}"),
         dict(experiment="seed 000 students", metric="max |σ − seed's printed σ| over the 20 students",
-             paper=None, jaxreg=float(np.max(np.abs(probs - SEED000_PROBS))), unit="", config=conf,
+             paper=None, jaxreg=float(np.max(np.abs(probs - printed))), unit="", config=conf,
              note="SGD order and start differ from the seed's numpy RNG, so the fits differ slightly"),
         dict(experiment="seed 000 students", metric="hours where P(pass) = 0.5 (maximum likelihood)", paper=None,
              jaxreg=-m0 / m1, unit="h",
@@ -136,16 +126,14 @@ def _students(cfg, key, out_dir, files):
     ]
 
 
-def _attenuation(cfg, key, data, out_dir, files):
+def _attenuation(cfg, key, data, figs):
     s = jnp.linspace(-10, 10, 401)
-    rows, series = [], {}
-    err = 0.0
+    rows, series, err = [], {}, 0.0
     for yv in (1.0, 0.0):
         y = jnp.full_like(s, yv)
         for loss in ("logistic", "logistic_mse"):
             r = score_residual(loss, s, y)
-            auto = jax.vmap(jax.grad(lambda si, yi: PER_EXAMPLE_LOSSES[loss](si, yi)))(s, y)
-            err = max(err, float(jnp.max(jnp.abs(r - auto))))
+            err = max(err, float(jnp.max(jnp.abs(r - jax.vmap(jax.grad(PER_EXAMPLE_LOSSES[loss]))(s, y)))))
             series[f"{'log-loss' if loss == 'logistic' else 'squared error'}, y={int(yv)}"] = np.abs(np.asarray(r))
     panels = [dict(series=series, x=np.asarray(s), title="(a) |∂ℓ/∂s| against the score s",
                    ylabel="|∂ℓ/∂s|", xlabel="score s = xᵀw",
@@ -157,10 +145,9 @@ def _attenuation(cfg, key, data, out_dir, files):
         obj = Objective(loss, fit_intercept=True)
         tc = TrainConfig(method="full_batch", n_epochs=cfg.mse_iterations, eval_every=cfg.mse_record_every,
                          grad="autodiff")
-        td = common.train_data(obj, tc, split)
+        td = prepare_split(obj, tc, split)
         d = td.train.X.shape[1]
-        p0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), obj.init_params(d),
-                                    obj.init_params(d, jax.random.fold_in(key, 1), 1.0))
+        p0 = tree.stack([obj.init_params(d), obj.init_params(d, jax.random.fold_in(key, 1), 1.0)])
         res = train_models(obj, tc, td, stack_hypers(2, Hyper(learning_rate=cfg.mse_lr)), keys=key, params0=p0).result
         name = "log-loss" if loss == "logistic" else "squared error"
         for g, init in enumerate(("zeros", "N(0,1)")):
@@ -176,10 +163,9 @@ def _attenuation(cfg, key, data, out_dir, files):
                        ylabel="training accuracy", xlabel="iteration", legend_loc="lower right",
                        styles={k: {"color": "tab:red" if "log" in k else "tab:purple",
                                    "ls": "-" if "zeros" in k else "--"} for k in curves}))
-    fig = plots.curve_panels(panels, ncols=2, panel_size=(5.0, 3.6),
-                             suptitle="Seed 004: the squared error on σ(s) attenuates the gradient by σ(1−σ)")
-    fig.axes[0].set_xlabel("score s = xᵀw")
-    common.save(fig, out_dir, "fig14_seed004_attenuation.png", files)
+    figs["fig14_seed004_attenuation.png"] = plots.curve_panels(
+        panels, ncols=2, panel_size=(5.0, 3.6),
+        suptitle="Seed 004: the squared error on σ(s) attenuates the gradient by σ(1−σ)")
     rows.append(dict(experiment="seed 004 attenuation", paper=None, jaxreg=100 * sat,
                      metric="2v3 training images with ŷ(1−ŷ) < 0.01 at the N(0,1) start (%)",
                      config=dict(init="N(0,1) from the seed key")))
@@ -205,7 +191,7 @@ def _projection(cfg, key, data):
         sol = solve_l2_path(obj, Batch(jnp.asarray(A), jnp.asarray(y)), jnp.asarray([lam], jnp.float32),
                             tol=1e-5, max_iter=1000)
         params = jax.tree_util.tree_map(lambda a: a[0], sol.params)
-        acc = common.accuracy_np(obj, params, At, yt)
+        acc = float(obj.accuracy(params, Batch(At, yt)))
         conf = dict(task="MNIST even vs odd", n_train=len(y), n_test=len(yt), features=A.shape[1], lam=lam,
                     C=cfg.projection_C, solver="jaxreg.solvers.solve_l2_path", converged=bool(sol.converged[0]),
                     iterations=int(sol.n_iter[0]))
@@ -232,9 +218,5 @@ def _projection(cfg, key, data):
     return rows
 
 
-def main(argv=None) -> int:
-    return common.script_main(run, __doc__, "[extras]", lambda r: f"{r['experiment']:28s} {r['metric']:70s} {r['jaxreg']:.4g}", argv)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(sys.modules[__name__]))

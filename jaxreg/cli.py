@@ -2,8 +2,8 @@
 
 * ``jaxreg data [--data-dir DIR]``: find, fetch and verify the four MNIST IDX files.
 * ``jaxreg info``: versions and the devices JAX sees (what a sweep will shard over).
-* ``jaxreg reproduce [ARGS]``: run ``experiments/reproduce.py`` of a source checkout (the
-  experiments are scripts, not part of the installed library).
+* ``jaxreg reproduce [ARGS]``: run ``python -m experiments.reproduce [ARGS]`` in the root of a
+  source checkout (the experiments are scripts, not part of the installed library).
 """
 from __future__ import annotations
 
@@ -25,21 +25,22 @@ def _info(_args) -> int:
     return 0
 
 
-def _find_reproduce_script() -> Path | None:
+def _find_checkout() -> Path | None:
+    """The source checkout holding ``experiments/reproduce.py``: the current folder, else the
+    one this package was loaded from."""
     for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        script = root / "experiments" / "reproduce.py"
-        if script.is_file():
-            return script
+        if (root / "experiments" / "reproduce.py").is_file():
+            return root
     return None
 
 
 def _reproduce(rest) -> int:
-    script = _find_reproduce_script()
-    if script is None:
+    root = _find_checkout()
+    if root is None:
         print("jaxreg reproduce: experiments/reproduce.py not found; run it from a source checkout "
-              "of jaxreg (git clone ...; cd jaxreg; python experiments/reproduce.py)", file=sys.stderr)
+              "of jaxreg (git clone ...; cd jaxreg; python -m experiments.reproduce)", file=sys.stderr)
         return 2
-    return subprocess.call([sys.executable, str(script), *rest], cwd=script.parent.parent)
+    return subprocess.call([sys.executable, "-m", "experiments.reproduce", *rest], cwd=root)
 
 
 def main(argv=None) -> int:
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("data", help="fetch and verify MNIST (jaxreg data --help)")
     sub.add_parser("info", help="versions and devices")
-    sub.add_parser("reproduce", help="regenerate results/ (runs experiments/reproduce.py)")
+    sub.add_parser("reproduce", help="regenerate results/ (runs python -m experiments.reproduce)")
     args = parser.parse_args(argv)
     return _info(args)
 

@@ -1,14 +1,17 @@
-"""A dependency-free text progress bar for long sweeps, written to stderr.
+"""Progress on stderr, dependency-free: a bar for long sweeps and a log of named steps.
 
-    sweep: chunk 3/10 [===       ] 12.3s
+    sweep: chunk 3/10 [===       ] 12.3s               (ProgressBar)
+    [reproduce]    12.3s  softmax tuning ... done in 4.1s  (StepLog)
 
-``enabled=None`` (auto) shows it only when the stream is a terminal, so logs and CI output stay
-clean; ``True``/``False`` force it on/off.
+``ProgressBar(enabled=None)`` (auto) shows it only when the stream is a terminal, so logs and CI
+output stay clean; ``True``/``False`` force it on/off.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from typing import Optional
 
 
 def format_bar(label: str, unit: str, done: int, total: int, elapsed: float, width: int = 10) -> str:
@@ -43,3 +46,34 @@ class ProgressBar:
                           self.width)
         self.stream.write("\r" + line + ("\n" if done >= self.total else ""))
         self.stream.flush()
+
+
+class StepLog:
+    """Named steps and their wall times, one line each on stderr (nothing when ``enabled`` is
+    False). Every line starts with ``prefix`` and the seconds since the log was made.
+
+    ``with log.step("tuning", timings): ...`` logs the start and the end of the step and, given a
+    dict, records ``timings["tuning"]`` = its wall time in seconds (rounded to 0.01 s).
+    """
+
+    def __init__(self, enabled: bool = True, prefix: str = "[reproduce]", stream=None):
+        self.enabled, self.prefix, self.stream = bool(enabled), prefix, stream  # None: sys.stderr
+        self.t0 = time.perf_counter()
+
+    def log(self, msg: str) -> None:
+        if self.enabled:
+            print(f"{self.prefix} {time.perf_counter() - self.t0:7.1f}s  {msg}", file=self.stream or sys.stderr,
+                  flush=True)
+
+    @contextlib.contextmanager
+    def step(self, name: str, timings: Optional[dict] = None):
+        self.log(f"{name} ...")
+        t = time.perf_counter()
+        yield
+        dt = time.perf_counter() - t
+        if timings is not None:
+            timings[name] = round(dt, 2)
+        self.log(f"{name} done in {dt:.1f}s")
+
+
+QUIET = StepLog(enabled=False)  # for library calls and tests that want no step lines

@@ -94,16 +94,52 @@ class SweepResult:
         """A final metric (e.g. ``"holdout_acc"``), grid-shaped."""
         return self.grid(self.final[name])
 
-    def best(self, metric: str = "holdout_acc") -> Best:
+    def where(self, **axis_values) -> np.ndarray:
+        """A ``(n_configs,)`` mask of the configurations whose axis values match: ``axis=value``
+        or ``axis=[values]`` (any of them), e.g. ``where(penalty="l1", lam=[0.1, 0.01])``."""
+        mask = np.ones(len(self.configs), bool)
+        for axis, want in axis_values.items():
+            if axis not in self.axes:
+                raise ValueError(f"unknown axis {axis!r}; this sweep's axes are {self.axes}")
+            want = tuple(want) if isinstance(want, (list, tuple, np.ndarray)) else (want,)
+            mask &= np.asarray([c[axis] in want for c in self.configs])
+        return mask
+
+    def records(self, columns: Optional[Sequence] = None) -> list:
+        """The tidy table: one dict per configuration, in grid order, of Python scalars.
+
+        columns: names, each an axis, an outcome (``"stop_epoch"``, ``"stopped"``,
+        ``"diverged"``, ``"n_updates"``) or a final metric (``"holdout_acc"``, ...), or
+        ``(key, name)`` pairs to store ``name`` under ``key``. Default: the axes, the four
+        outcomes and every final metric.
+        """
+        outcomes = ("stop_epoch", "stopped", "diverged", "n_updates")
+        columns = columns or (*self.axes, *outcomes, *self.final)
+        picks = []
+        for col in columns:
+            key, name = (col, col) if isinstance(col, str) else col
+            if name in self.axes:
+                get = lambda i, name=name: self.configs[i][name]  # noqa: E731
+            elif name in outcomes or name in self.final:
+                arr = np.asarray(getattr(self.flat, name) if name in outcomes else self.final[name])
+                get = lambda i, arr=arr: arr[i].item()  # noqa: E731
+            else:
+                raise ValueError(f"unknown column {name!r}; columns are the axes {self.axes}, "
+                                 f"{outcomes} and the metrics {tuple(self.final)}")
+            picks.append((key, get))
+        return [{key: get(i) for key, get in picks} for i in range(len(self.configs))]
+
+    def best(self, metric: str = "holdout_acc", **axis_values) -> Best:
         """The configuration with the highest hold-out accuracy (``*_acc``) or lowest loss
-        (``*_loss``); diverged models and NaN scores are never chosen; ties go to the first in
-        grid order."""
+        (``*_loss``) among those matching ``axis_values`` (see :meth:`where`; default all);
+        diverged models and NaN scores are never chosen; ties go to the first in grid order."""
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         score = np.asarray(self.final[metric], np.float64)
-        ok = ~np.asarray(self.flat.diverged) & np.isfinite(score)
+        ok = ~np.asarray(self.flat.diverged) & np.isfinite(score) & self.where(**axis_values)
         if not ok.any():
-            raise ValueError(f"no configuration has a finite {metric!r} without diverging")
+            raise ValueError(f"no configuration{' matching ' + str(axis_values) if axis_values else ''} "
+                             f"has a finite {metric!r} without diverging")
         score = np.where(ok, score if metric.endswith("acc") else -score, -np.inf)
         i = int(np.argmax(score))
         return Best(index=tuple(int(j) for j in np.unravel_index(i, self.shape)), flat_index=i, config=dict(self.configs[i]),

@@ -31,3 +31,17 @@ def test_bad_mode_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         with atomic_open(tmp_path / "x", "a") as f:
             f.write("never reached")
+
+
+def test_json_and_text_writers_leave_no_temp(tmp_path):
+    import json
+
+    import numpy as np
+
+    from jaxreg.atomic import write_json, write_text
+
+    write_json(tmp_path / "x.json", {"a": np.float32(1.5), "b": np.arange(3), "c": float("nan"), "d": (1, 2)})
+    write_text(tmp_path / "y.md", "hello")
+    assert sorted(os.listdir(tmp_path)) == ["x.json", "y.md"]
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1.5, "b": [0, 1, 2], "c": None, "d": [1, 2]}
+    assert (tmp_path / "y.md").read_text() == "hello"

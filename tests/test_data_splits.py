@@ -86,6 +86,7 @@ def test_softmax_split(data):
     assert s.y_train.dtype == np.int32
     np.testing.assert_array_equal(s.y_train, np.arange(30, 300) % 10)
     np.testing.assert_array_equal(s.y_test, (np.arange(N_TEST - 40, N_TEST) * 7) % 10)
+    assert s.sizes == {"train": 270, "holdout": 30, "test": 40}
 
 
 def test_no_bias_feature(data):

@@ -7,6 +7,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from jaxreg import plots
+from jaxreg.sweep import SweepResult
+from jaxreg.train import History, TrainResult
 
 
 @pytest.fixture
@@ -97,6 +99,74 @@ def test_sigmoid_fit():
     fig = plots.sigmoid_fit(x, t, grid, 1 / (1 + np.exp(-(grid - 2.5))), threshold=2.5)
     labels = [l.get_label() for l in fig.axes[0].lines]
     assert any("2.50" in s for s in labels)
+
+
+def test_curve_panels_per_panel_xlabel_and_logy(curves3):
+    fig = plots.curve_panels([dict(series=curves3, xlabel="score", logy=True), dict(series=curves3)],
+                             xlabel="iteration")
+    assert [ax.get_xlabel() for ax in fig.axes] == ["score", "iteration"]
+    assert [ax.get_yscale() for ax in fig.axes] == ["log", "linear"]
+
+
+def test_sigmoid_fit_references_drawn_dashed_and_labelled():
+    grid = np.linspace(0, 5, 50)
+    fig = plots.sigmoid_fit([1.0, 2.0], [0, 1], grid, grid / 5, references={"maximum likelihood": grid / 6})
+    ref = [l for l in fig.axes[0].lines if l.get_label() == "maximum likelihood"]
+    assert len(ref) == 1 and ref[0].get_linestyle() == "--"
+    np.testing.assert_array_equal(ref[0].get_ydata(), grid / 6)
+    assert "maximum likelihood" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def _stacked_result(n_models=3, n_records=4):
+    """A fake stacked TrainResult: model g's accuracies are g + record/10, stop epochs 20, 40, 40."""
+    rec = np.arange(n_records)
+    acc = np.stack([g + rec / 10 for g in range(n_models)])
+    h = History(epoch=np.tile((rec + 1) * 10, (n_models, 1)), learning_rate=acc, objective=acc,
+                train_loss=-acc, train_acc=acc, holdout_loss=-acc, holdout_acc=acc + 0.01, test_loss=-acc,
+                test_acc=acc + 0.02, active=np.ones_like(acc, bool))
+    stop = np.array([20, 40, 40])[:n_models]
+    return TrainResult(params={"W": np.zeros((n_models, 2))}, last_params={"W": np.zeros((n_models, 2))},
+                       history=h, stop_epoch=stop, stopped=stop < 40, diverged=np.zeros(n_models, bool),
+                       n_updates=stop)
+
+
+def test_set_series_labels_model_and_upto():
+    res = _stacked_result()
+    s = plots.set_series(res.history, "acc", model=1, upto=2)
+    assert list(s) == ["train", "hold-out", "test"]
+    np.testing.assert_allclose(s["train"], [1.0, 1.1])
+    np.testing.assert_allclose(s["test"], [1.02, 1.12])
+    one = History(*(np.asarray(f)[2] for f in res.history))  # an unstacked history
+    np.testing.assert_allclose(plots.set_series(one, "loss")["hold-out"], -np.array([2.0, 2.1, 2.2, 2.3]))
+    with pytest.raises(ValueError, match="metric"):
+        plots.set_series(one, "accuracy")
+
+
+def test_stop_panel_truncates_at_the_stop_and_marks_it():
+    res = _stacked_result()
+    p = plots.stop_panel(res, 0, title="t")
+    assert p["vline"] == 20 and p["title"] == "t"
+    np.testing.assert_allclose(p["series"]["train"], [0.0, 0.1])  # records at epochs 10, 20
+    q = plots.stop_panel(res, 2, "loss")
+    assert q["vline"] is None and len(q["series"]["test"]) == 4  # ran to the end: no marker
+    np.testing.assert_array_equal(q["x"], [10, 20, 30, 40])
+
+
+def test_sweep_panels_follow_where_in_grid_order():
+    lams = (0.1, 0.01, 0.001)
+    sw = SweepResult(axes=("lam",), values=(lams,), flat=_stacked_result(), final={},
+                     configs=tuple({"lam": lam} for lam in lams), chunk_sizes={})
+    panels = plots.sweep_panels(sw, "acc", lambda c: f"λ={c['lam']:g}", dict(lam=[0.001, 0.1]),
+                                legend_loc="lower right")
+    assert [p["title"] for p in panels] == ["λ=0.1", "λ=0.001"]  # grid order, not the order asked
+    assert [p["vline"] for p in panels] == [20, None] and panels[1]["legend_loc"] == "lower right"
+    np.testing.assert_allclose(panels[1]["series"]["hold-out"], 2.01 + np.arange(4) / 10)
+    assert [p["title"] for p in plots.sweep_panels(sw)] == ["", "", ""]
+
+
+def test_save_figures_writes_each_and_returns_names(tmp_path, curves3):
+    names = plots.save_figures(tmp_path, {"b.png": plots.curves(curves3), "a.png": plots.curves(curves3)})
+    assert names == ["b.png", "a.png"] and sorted(os.listdir(tmp_path)) == ["a.png", "b.png"]
 
 
 def test_save_figure_atomic_small_png(tmp_path, curves3):

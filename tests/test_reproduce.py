@@ -1,53 +1,80 @@
-"""experiments/: determinism of the experiment scripts on synthetic digits, the table builder, the
-manifest, and reproduce.py's plumbing (no MNIST, no network)."""
+"""experiments/: the scripts' common shape, their determinism on synthetic digits, and
+reproduce.py's plumbing (no MNIST, no network)."""
+import dataclasses
+import inspect
 import json
 import os
+import subprocess
+import sys
+import types
+from pathlib import Path
 
-import numpy as np
 import pytest
 
-from experiments import common, paper_logistic, paper_softmax, reproduce
+import jaxreg.data
+from experiments import common, paper_logistic, paper_softmax, reproduce, seed_extras
+from jaxreg.data import synthetic_mnist
+from jaxreg.progress import QUIET
 
-
-@pytest.fixture(scope="module")
-def digits():
-    return common.synthetic_mnist(n_train=1500, n_test=600, seed=3)
-
-
-def test_synthetic_mnist_shapes_and_determinism():
-    a, b = common.synthetic_mnist(200, 50, seed=1), common.synthetic_mnist(200, 50, seed=1)
-    assert a["train_images"].shape == (200, 28, 28) and a["train_images"].dtype == np.uint8
-    assert a["test_labels"].shape == (50,) and set(np.unique(a["train_labels"])) <= set(range(10))
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k])
-    assert not np.array_equal(a["train_images"], common.synthetic_mnist(200, 50, seed=2)["train_images"])
-
+REPO = Path(__file__).resolve().parent.parent
+NO_STEPS = "logistic,softmax,extras,meta"
 
 TINY_LOGISTIC = paper_logistic.LogisticConfig(
     pairs=((2, 3),), n_iterations=40, record_every=10, lambdas=(0.01, 0.001), large_lambdas=(0.3,),
     n_train_pool=1500, n_test_pool=600, code_split=False)
+TINY_SOFTMAX = paper_softmax.SoftmaxConfig(tuning_epochs=4, rule_epochs=3, code_epochs=2, final_epochs=(3,),
+                                           n_train_pool=1000, n_holdout=200, n_test=300)
+TINY_EXTRAS = seed_extras.ExtrasConfig(student_max_updates=200, mse_iterations=20, n_train_pool=1500, n_holdout=200,
+                                       n_test=300, projection_dim=20, sklearn_check=False, raw_pixels=False)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return synthetic_mnist(n_train=1500, n_test=600, seed=3)
+
+
+@pytest.mark.parametrize("mod", [paper_logistic, paper_softmax, seed_extras], ids=lambda m: m.__name__)
+def test_script_has_the_common_shape(mod):
+    name = mod.__name__.rsplit(".", 1)[-1]
+    cfg = mod.default_config()
+    assert dataclasses.is_dataclass(cfg) and type(mod.smoke_config()) is type(cfg)
+    assert type(cfg).__dataclass_params__.frozen
+    assert f"python -m experiments.{name}" in type(cfg).__doc__  # the command that reproduces it
+    assert list(inspect.signature(mod.run).parameters) == ["out_dir", "config", "data", "progress"]
+    assert not any("sys.path" in line for line in inspect.getsource(mod).splitlines())
 
 
 def _numbers(out, keys=("rows",)):
     return [(r.get("experiment"), r.get("metric"), r.get("jaxreg")) for k in keys for r in out[k]]
 
 
+def _check_outputs(out, out_dir):
+    assert set(out) >= {"rows", "files", "config", "timings"}
+    assert sorted(out["files"]) == sorted(os.listdir(out_dir))
+    json.dumps(out["config"])  # JSON-able as it is
+
+
 def test_logistic_run_twice_identical(tmp_path, digits):
-    a = paper_logistic.run(tmp_path / "a", data=digits, config=TINY_LOGISTIC)
-    b = paper_logistic.run(tmp_path / "b", data=digits, config=TINY_LOGISTIC, figures=False)
-    assert _numbers(a) == _numbers(b)
-    assert a["sweep_rows"] == b["sweep_rows"]
+    a = paper_logistic.run(tmp_path / "a", TINY_LOGISTIC, digits, QUIET)
+    b = paper_logistic.run(tmp_path / "b", TINY_LOGISTIC, digits, QUIET)
+    _check_outputs(a, tmp_path / "a")
+    assert _numbers(a) == _numbers(b) and a["sweep_rows"] == b["sweep_rows"]
     assert len(a["sweep_rows"]) == 2 * 3  # penalties × λ
-    assert sorted(a["files"]) == sorted(os.listdir(tmp_path / "a"))
     assert {f"fig{i:02d}" for i in range(1, 11)} == {f[:5] for f in a["files"]}
     assert all(0 <= r["jaxreg"] <= 100 for r in a["rows"])
+    assert list(a["sizes"]) == ["logistic 2 vs 3"]
+    assert set(a["sizes"]["logistic 2 vs 3"]) == {"train", "holdout", "test"}
+    # the λ chosen on hold-out is the best of the paper's λ among the sweep's rows (not a large λ)
+    l1 = [r for r in a["sweep_rows"] if r["penalty"] == "l1" and r["lam"] in TINY_LOGISTIC.lambdas]
+    chosen = next(r for r in a["rows"] if r["metric"] == "test accuracy, L1 λ chosen on hold-out")
+    best = max(l1, key=lambda r: (r["holdout_acc"], -l1.index(r)))
+    assert chosen["config"]["lam"] == best["lam"] and chosen["jaxreg"] == 100 * best["test_acc"]
 
 
 def test_softmax_run_twice_identical(tmp_path, digits):
-    cfg = paper_softmax.SoftmaxConfig(tuning_epochs=4, rule_epochs=3, code_epochs=2, final_epochs=(3,),
-                                      n_train_pool=1000, n_holdout=200, n_test=300)
-    a = paper_softmax.run(tmp_path / "a", data=digits, config=cfg)
-    b = paper_softmax.run(tmp_path / "b", data=digits, config=cfg, figures=False)
+    a = paper_softmax.run(tmp_path / "a", TINY_SOFTMAX, digits, QUIET)
+    b = paper_softmax.run(tmp_path / "b", TINY_SOFTMAX, digits, QUIET)
+    _check_outputs(a, tmp_path / "a")
     assert _numbers(a, ("rows", "tuning_rows")) == _numbers(b, ("rows", "tuning_rows"))
     assert a["tuning_rows"] == b["tuning_rows"]
     # every (init, protocol) has its rows; both inits really differ
@@ -55,84 +82,100 @@ def test_softmax_run_twice_identical(tmp_path, digits):
     assert protos == {(i, p) for i in ("zeros", "N(0,1)") for p in ("text", "rule", "code")}
     paper_rows = [r for r in a["rows"] if r["paper"] is not None and "(variant)" not in r["experiment"]]
     assert len(paper_rows) == 2 * 4 * 2  # inits × paper (penalty, λ) × (hold-out, test)
-    assert "fig12_softmax_weights_digits.png" in a["files"]
+    assert "fig12_softmax_weights_digits.png" in a["files"] and list(a["sizes"]) == ["softmax"]
 
 
-def test_table_rows_diffs_and_sections():
-    rows = reproduce.table_rows([
-        dict(experiment="softmax", metric="test", paper=93.55, jaxreg=93.5, config={"a": 1}),
-        dict(experiment="softmax (variant)", metric="test", paper=93.55, jaxreg=91.0, config={}, why="because"),
-        dict(experiment="extra", metric="m", paper=None, jaxreg=12.0),
-        dict(experiment="students", metric="hours", paper=2.768, jaxreg=2.70, unit="h"),
-    ])
-    assert rows[0]["diff"] == pytest.approx(-0.05) and rows[0]["section"] == "main"
-    assert rows[1]["diff"] == pytest.approx(-2.55) and rows[1]["section"] == "variant"
-    assert rows[2]["diff"] is None and rows[2]["section"] == "extra"
-    assert rows[3]["diff"] == pytest.approx(-0.068)
-    for r in rows:
-        assert {"experiment", "metric", "paper", "jaxreg", "diff", "config"} <= set(r)
-    md = reproduce.table_markdown(rows, smoke=False)
-    assert "| softmax | test | 93.55% | 93.50% | -0.05 |" in md
-    assert "**-2.55**" in md and "**why:** because" in md  # > 1 point: flagged and explained
-    assert "SMOKE" not in md and "SMOKE" in reproduce.table_markdown(rows, smoke=True)
-    json.dumps(rows)  # JSON-ready
+def test_extras_run(tmp_path, digits):
+    out = seed_extras.run(tmp_path, TINY_EXTRAS, digits, QUIET)
+    _check_outputs(out, tmp_path)
+    assert sorted(out["files"]) == ["fig13_seed000_students.png", "fig14_seed004_attenuation.png"]
+    assert [r["experiment"] for r in out["rows"]].count("seed 000 students") == 3
+    err = next(r for r in out["rows"] if r["metric"].startswith("max |closed-form"))
+    assert err["jaxreg"] < 1e-5  # closed-form ∂ℓ/∂s agrees with jax.grad
 
 
-def test_manifest_fields(tmp_path):
-    m = reproduce.manifest(smoke=True, out_dir=tmp_path, data_source={"source": "synthetic"},
-                           steps=[{"name": "data", "status": "ok", "wall_s": 0.1}],
-                           configs={"logistic": {"seed": 0}}, files=["b.png", "a.png", "a.png"], wall=1.23)
-    for k in ("versions", "git", "seeds", "configs", "steps", "smoke", "total_wall_s", "files", "platform"):
-        assert k in m
-    for p in ("python", "jax", "jaxlib", "optax", "numpy", "tensorflow-datasets", "matplotlib"):
-        assert p in m["versions"]
-    assert m["versions"]["jax"] is not None
-    assert set(m["git"]) == {"commit", "dirty"}
-    assert m["seeds"] == {"logistic": 0} and m["files"] == ["a.png", "b.png"]
-    json.dumps(common.to_jsonable(m))
+def test_script_command_line(tmp_path, digits, monkeypatch, capsys):
+    monkeypatch.setattr(jaxreg.data, "load_mnist", lambda data_dir=None, verbose=True: digits)
+    monkeypatch.setattr(paper_logistic, "smoke_config", lambda: TINY_LOGISTIC)
+    assert common.main(paper_logistic, ["--smoke", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "logistic 2 vs 3" in printed and "test accuracy (batch GD)" in printed and "wrote 10 files" in printed
+    with pytest.raises(SystemExit):
+        common.main(paper_logistic, ["--help"])
+    assert "python -m experiments.paper_logistic" in capsys.readouterr().out
 
 
-def test_main_writes_table_and_manifest_and_records_skips(tmp_path, monkeypatch):
+def test_main_writes_table_and_manifest_and_records_skips(tmp_path):
     out = tmp_path / "out"
-    rc = reproduce.main(["--synthetic", "--out", str(out), "--no-progress", "--skip", "logistic,softmax,extras,meta"])
-    assert rc == 0
+    assert reproduce.main(["--synthetic", "--out", str(out), "--no-progress", "--skip", NO_STEPS]) == 0
     assert sorted(os.listdir(out)) == ["manifest.json", "paper_table.json", "paper_table.md", "sweeps.json"]
     m = json.loads((out / "manifest.json").read_text())
-    assert [s["name"] for s in m["steps"]] == ["data", "logistic", "softmax", "extras", "meta_lr"]
-    assert all(s["status"] in ("ok", "skipped") for s in m["steps"])
+    assert [s["name"] for s in m["steps"]] == ["data", "logistic", "softmax", "extras", "meta"]
+    assert [s["status"] for s in m["steps"]] == ["ok"] + ["skipped"] * 4
     assert m["data"]["source"].startswith("synthetic") and m["smoke"] is False
+    assert m["command"] == f"python -m experiments.reproduce --synthetic --out {out} --no-progress --skip {NO_STEPS}"
     assert json.loads((out / "paper_table.json").read_text()) == []
 
 
-def test_missing_meta_lr_is_a_skipped_step(monkeypatch, tmp_path):
-    import importlib
+def test_every_step_is_called_with_the_common_shape(tmp_path, monkeypatch):
+    calls = []
 
-    real = importlib.import_module
+    def fake(name, fail=False):
+        def run(out_dir, config, data, progress):
+            calls.append((name, config, sorted(data), progress.enabled))
+            if fail:
+                raise RuntimeError("boom")
+            return {"rows": [dict(experiment=name, metric="m", paper=None, jaxreg=1.0)], "files": [],
+                    "config": {"seed": 7}, "timings": {}, "tuning_rows": [{"a": 1}]}
+        return types.SimpleNamespace(__name__=f"fake.{name}", run=run, default_config=lambda: "full",
+                                     smoke_config=lambda: "smoke")
 
-    def fake(name, *a, **k):
-        if name == "experiments.meta_lr":
-            raise ModuleNotFoundError("No module named 'experiments.meta_lr'", name="experiments.meta_lr")
-        return real(name, *a, **k)
-
-    monkeypatch.setattr(reproduce.importlib, "import_module", fake)
-    assert reproduce.run_meta(tmp_path, smoke=True, synthetic=True) is None
+    monkeypatch.setattr(reproduce, "STEPS", (("one", fake("one")), ("two", fake("two", fail=True))))
     out = tmp_path / "out"
-    assert reproduce.main(["--synthetic", "--out", str(out), "--no-progress", "--skip", "logistic,softmax,extras"]) == 0
-    steps = json.loads((out / "manifest.json").read_text())["steps"]
-    assert steps[-1]["name"] == "meta_lr" and steps[-1]["status"] == "skipped"
+    assert reproduce.main(["--synthetic", "--smoke", "--out", str(out), "--no-progress"]) == 1  # a step failed
+    assert calls == [(n, "smoke", ["test_images", "test_labels", "train_images", "train_labels"], False)
+                     for n in ("one", "two")]
+    m = json.loads((out / "manifest.json").read_text())
+    assert [(s["name"], s["status"]) for s in m["steps"]] == [("data", "ok"), ("one", "ok"), ("two", "failed")]
+    assert "RuntimeError: boom" in m["steps"][2]["detail"] and m["configs"] == {"one": {"seed": 7}}
+    assert [r["experiment"] for r in json.loads((out / "paper_table.json").read_text())] == ["one"]
+    assert json.loads((out / "sweeps.json").read_text())["one"] == [{"a": 1}]
+
+
+def test_unknown_skip_name_is_refused(capsys):
+    with pytest.raises(SystemExit) as e:
+        reproduce.main(["--synthetic", "--skip", "logistic,metaa"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown step(s) metaa" in err and "logistic, softmax, extras, meta" in err
+
+
+def test_out_naming_a_file_is_refused(tmp_path, capsys):
+    f = tmp_path / "results.txt"
+    f.write_text("not a folder")
+    for out in (f, f / "sub"):
+        with pytest.raises(SystemExit) as e:
+            reproduce.main(["--synthetic", "--out", str(out), "--skip", NO_STEPS])
+        assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "results.txt' is a file" in err and "cannot create the folder" in err
+    assert f.read_text() == "not a folder"
 
 
 def test_smoke_without_out_never_writes_results(monkeypatch, tmp_path):
     fake_repo = tmp_path / "repo"
     monkeypatch.setattr(reproduce, "REPO", str(fake_repo))
     monkeypatch.setattr(reproduce.tempfile, "mkdtemp", lambda prefix="": str(tmp_path / "smoke"))
-    assert reproduce.main(["--smoke", "--synthetic", "--no-progress", "--skip", "logistic,softmax,extras,meta"]) == 0
+    assert reproduce.main(["--smoke", "--synthetic", "--no-progress", "--skip", NO_STEPS]) == 0
     assert (tmp_path / "smoke" / "manifest.json").exists()
     assert not (fake_repo / "results").exists()
 
 
-def test_atomic_writers_leave_no_temp(tmp_path):
-    common.write_json(tmp_path / "x.json", {"a": np.float32(1.5), "b": np.arange(3), "c": float("nan")})
-    common.write_text(tmp_path / "y.md", "hello")
-    assert sorted(os.listdir(tmp_path)) == ["x.json", "y.md"]
-    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1.5, "b": [0, 1, 2], "c": None}
+def test_jaxreg_reproduce_runs_the_module_from_the_repository_root(tmp_path):
+    # a fresh interpreter, the way a user runs it: no sys.path inserts anywhere
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "jaxreg.cli", "reproduce", "--synthetic", "--no-progress",
+                        "--skip", NO_STEPS, "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr
+    assert "wrote 4 files" in r.stdout and (out / "manifest.json").exists()

@@ -154,6 +154,43 @@ def test_best_on_holdout(full):
     assert full.metric("holdout_loss")[loss_best.index] == full.final["holdout_loss"].min()
 
 
+def test_where_and_best_among_matching(full):
+    l1 = full.where(penalty="l1")
+    assert l1.tolist() == [c["penalty"] == "l1" for c in full.configs] and l1.sum() == 8
+    some = full.where(penalty="l2", lam=[0.1], seed=(1,))
+    assert np.flatnonzero(some).tolist() == [i for i, c in enumerate(full.configs)
+                                             if (c["penalty"], c["lam"], c["seed"]) == ("l2", 0.1, 1)]
+    # the best among the L2 models: highest hold-out accuracy, first in grid order on ties
+    idx = [i for i, c in enumerate(full.configs) if c["penalty"] == "l2"]
+    scores = [full.final["holdout_acc"][i] for i in idx]
+    expected = idx[scores.index(max(scores))]
+    best = full.best("holdout_acc", penalty="l2")
+    assert best.flat_index == expected and best.config["penalty"] == "l2"
+    assert full.best("holdout_acc", penalty=["l1", "l2"]).flat_index == full.best().flat_index
+    with pytest.raises(ValueError, match="unknown axis 'momentum'"):
+        full.where(momentum=0.9)
+    with pytest.raises(ValueError, match="matching"):
+        full.best("holdout_acc", lam=0.5)  # no model has λ = 0.5
+
+
+def test_records_tidy_table(full):
+    recs = full.records()
+    assert len(recs) == 16
+    first = recs[0]
+    assert list(first)[:4] == ["penalty", "lam", "learning_rate", "seed"]
+    assert first["penalty"] == "l1" and first["lam"] == 0.1 and first["seed"] == 0
+    for i in (0, 5, 15):
+        assert recs[i]["holdout_acc"] == float(full.final["holdout_acc"][i])
+        assert recs[i]["stop_epoch"] == int(full.flat.stop_epoch[i])
+        assert recs[i]["diverged"] is bool(full.flat.diverged[i])
+        assert type(recs[i]["n_updates"]) is int and type(recs[i]["test_loss"]) is float
+    picked = full.records(("lam", ("epochs", "stop_epoch"), "test_acc"))
+    assert picked[3] == {"lam": full.configs[3]["lam"], "epochs": int(full.flat.stop_epoch[3]),
+                         "test_acc": float(full.final["test_acc"][3])}
+    with pytest.raises(ValueError, match="unknown column 'momentum'"):
+        full.records(("momentum",))
+
+
 def test_batch_size_axis(data, chunked):
     grid = {"batch_size": [5, 8], "learning_rate": [0.1, 0.5], "seed": [0]}
     r = sweep(OBJ, data, CFG, grid, key=KEY, init_scale=SCALE, chunk_size=4)

@@ -9,6 +9,8 @@ Public API::
     load_tfds_dataset(name, *, verbose=True) -> dict      # TFDS's mnist/fashion_mnist
     logistic_text_split / logistic_code_split / softmax_split -> Split
     synthetic_mnist(n_train, n_test, seed) -> dict        # a fake MNIST for tests and CI
+    load_digits(data_dir, *, synthetic, fallback) -> (dict, source)  # MNIST, or the fake one
+    seed000_students() -> dict                             # seed 000's 20 students (hours, pass)
 
 ``tensorflow_datasets`` is imported only when the TFDS functions are used.
 """
@@ -16,12 +18,14 @@ Public API::
 from jaxreg.data.fetch import MnistUnavailableError, cache_dir, ensure_mnist
 from jaxreg.data.idx import MNIST_FILES, MNIST_MD5, CorruptFileError, read_idx, write_idx
 from jaxreg.data.splits import Split, logistic_code_split, logistic_text_split, softmax_split
-from jaxreg.data.synthetic import synthetic_mnist
+from jaxreg.data.students import seed000_students
+from jaxreg.data.synthetic import load_digits, synthetic_mnist
 
 __all__ = [
     "CorruptFileError", "MNIST_FILES", "MNIST_MD5", "MnistUnavailableError", "Split",
-    "cache_dir", "ensure_mnist", "load_mnist", "load_tfds_dataset", "logistic_code_split",
-    "logistic_text_split", "read_idx", "softmax_split", "synthetic_mnist", "write_idx",
+    "cache_dir", "ensure_mnist", "load_digits", "load_mnist", "load_tfds_dataset", "logistic_code_split",
+    "logistic_text_split", "read_idx", "seed000_students", "softmax_split", "synthetic_mnist",
+    "write_idx",
 ]
 
 

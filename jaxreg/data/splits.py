@@ -26,6 +26,11 @@ class Split(NamedTuple):
     y_test: np.ndarray
     info: dict[str, Any]
 
+    @property
+    def sizes(self) -> dict[str, int]:
+        """``{"train": n, "holdout": n, "test": n}``: the number of examples of each set."""
+        return {"train": len(self.y_train), "holdout": len(self.y_holdout), "test": len(self.y_test)}
+
 
 def _arrays(data: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     try:

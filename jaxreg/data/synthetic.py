@@ -1,5 +1,5 @@
 """A synthetic stand-in for MNIST (same keys, dtypes and image shape as ``load_mnist``), for
-tests, CI and machines without the real files."""
+tests, CI and machines without the real files; :func:`load_digits` picks one or the other."""
 from __future__ import annotations
 
 import numpy as np
@@ -33,3 +33,23 @@ def synthetic_mnist(n_train: int = 3000, n_test: int = 1000, seed: int = 0) -> d
     tr_x, tr_y = make(n_train)
     te_x, te_y = make(n_test)
     return {"train_images": tr_x, "train_labels": tr_y, "test_images": te_x, "test_labels": te_y}
+
+
+def load_digits(data_dir=None, *, synthetic: bool = False, fallback: bool = False, verbose: bool = False,
+                log=None) -> tuple[dict, dict]:
+    """``(data, source)``: MNIST (:func:`jaxreg.data.load_mnist`, fetched and verified if needed),
+    or :func:`synthetic_mnist` ``(6000, 1000)`` when ``synthetic``, or when MNIST cannot be had
+    and ``fallback`` (then ``log(message)`` says why). ``source`` describes what was loaded."""
+    if synthetic:
+        return synthetic_mnist(6000, 1000), {"source": "synthetic (--synthetic)"}
+    from jaxreg.data import cache_dir, load_mnist
+
+    try:
+        return load_mnist(data_dir, verbose=verbose), {"source": "MNIST (jaxreg.data.load_mnist)",
+                                                       "data_dir": data_dir, "cache": str(cache_dir())}
+    except Exception as e:  # MnistUnavailableError, a corrupt file ...
+        if not fallback:
+            raise
+        if log is not None:
+            log(f"MNIST unavailable ({type(e).__name__}: {e}); using synthetic digits")
+        return synthetic_mnist(6000, 1000), {"source": "synthetic (MNIST unavailable)", "error": str(e)}

@@ -1,11 +1,13 @@
 """Figures: arrays in, a :class:`matplotlib.figure.Figure` out (no pyplot global state), saved
-atomically as small PNGs by :func:`save_figure`.
+atomically as small PNGs by :func:`save_figure` (:func:`save_figures` for several).
 
 * :mod:`jaxreg.plots.paper`: curves, weight images, metric-vs-λ plots, the paper's figures.
+* :mod:`jaxreg.plots.training`: training histories as curve panels (per set, up to the stop).
 * :mod:`jaxreg.plots.meta`: the meta-learning study's figures (landscape, trajectories, horizon bias, joint, online rates).
 """
 from jaxreg.plots.paper import (DIVERGING, DPI, SET_COLORS, as_image, curve_panels, curves,  # noqa: F401
-                                metric_vs_lambda, save_figure, sigmoid_fit, weight_image_grid,
-                                weight_images, weights_over_digits)
+                                metric_vs_lambda, save_figure, save_figures, sigmoid_fit,
+                                weight_image_grid, weight_images, weights_over_digits)
+from jaxreg.plots.training import history_panel, set_series, stop_panel, sweep_panels  # noqa: F401
 from jaxreg.plots.meta import (meta_figures, meta_horizon_bias, meta_joint, meta_landscape, meta_online_rates,  # noqa: F401
                                meta_trajectories)

@@ -68,7 +68,9 @@ def curve_panels(panels: Sequence[Mapping], *, xlabel="iteration", ylabel="", nc
     """Several panels of curves (one per λ, per digit pair, loss vs accuracy ...).
 
     Each panel is a mapping with ``series`` (label -> 1-D array), and optional ``x``, ``title``,
-    ``ylabel``, ``ylim``, ``vline`` (an x position to mark, e.g. where early stopping stopped).
+    ``xlabel``, ``ylabel``, ``ylim``, ``logy`` (overriding the figure-wide values), ``styles``
+    (label -> plot keywords), ``legend_loc`` and ``vline`` (an x position to mark, e.g. where
+    early stopping stopped).
     """
     n = len(panels)
     ncols = max(1, min(ncols, n))
@@ -81,9 +83,9 @@ def curve_panels(panels: Sequence[Mapping], *, xlabel="iteration", ylabel="", nc
         if p.get("vline") is not None:
             ax.axvline(p["vline"], color="0.5", ls=":", lw=1)
         ax.set_title(p.get("title", ""), fontsize=10)
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(p.get("xlabel", xlabel))
         ax.set_ylabel(p.get("ylabel", ylabel))
-        if logy:
+        if p.get("logy", logy):
             ax.set_yscale("log")
         if p.get("ylim", ylim) is not None:
             ax.set_ylim(*p.get("ylim", ylim))
@@ -208,9 +210,11 @@ def weights_over_digits(weights, averages, *, title="", class_names=None, panel=
     return fig
 
 
-def sigmoid_fit(x, t, grid, prob, *, threshold=None, xlabel="studying hours",
-                ylabel="predicted probability of pass", title="", figsize=(5.0, 3.6)) -> Figure:
-    """Seed 000's plot: 0/1 points, the fitted σ(w0 + w1 x) on ``grid``, the 0.5 crossing."""
+def sigmoid_fit(x, t, grid, prob, *, threshold=None, references: Optional[Mapping] = None,
+                xlabel="studying hours", ylabel="predicted probability of pass", title="",
+                figsize=(5.0, 3.6)) -> Figure:
+    """Seed 000's plot: 0/1 points, the fitted σ(w0 + w1 x) on ``grid``, the 0.5 crossing, and
+    ``references`` (label -> probabilities on ``grid``, e.g. another fit) as thin dashed lines."""
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()
     x, t = np.asarray(x, dtype=float), np.asarray(t)
@@ -221,6 +225,8 @@ def sigmoid_fit(x, t, grid, prob, *, threshold=None, xlabel="studying hours",
     if threshold is not None:
         ax.plot([threshold], [0.5], "^", color="goldenrod", ms=10,
                 label=f"0.5 crossing: {threshold:.2f} h")
+    for label, p in (references or {}).items():
+        ax.plot(grid, p, "--", color="0.4", lw=1, label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(-0.08, 1.08)
@@ -237,3 +243,10 @@ def save_figure(fig: Figure, path, *, dpi: int = DPI) -> str:
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=dpi)
     return path
+
+
+def save_figures(out_dir, figures: Mapping[str, Figure], *, dpi: int = DPI) -> list:
+    """:func:`save_figure` each ``{file name: figure}`` into ``out_dir``; returns the names."""
+    for name, fig in figures.items():
+        save_figure(fig, os.path.join(out_dir, name), dpi=dpi)
+    return list(figures)
