@@ -7,7 +7,6 @@ at several horizons K; SGD-HD through the trainer; (log η0, log T, log λ) join
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
@@ -178,19 +177,9 @@ def run(out_dir, config: MetaLRConfig, data: dict, progress) -> dict:
 
 
 def main(argv=None) -> int:
-    from experiments.common import Progress
-    from jaxreg.data import load_mnist, synthetic_mnist
+    from experiments import common
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for flag, what in (("--smoke", "small and fast (smoke_config)"), ("--synthetic", "synthetic digits, not MNIST")):
-        p.add_argument(flag, action="store_true", help=what)
-    p.add_argument("--out", default=None, help="output folder (default: results, or results/smoke with --smoke)")
-    a = p.parse_args(argv)
-    data = synthetic_mnist(6000, 1000) if a.synthetic else load_mnist(verbose=False)
-    out = run(a.out or ("results/smoke" if a.smoke else "results"), smoke_config() if a.smoke else default_config(),
-              data, Progress(prefix="[meta_lr]"))
-    print("\n".join(out["files"]))
-    return 0
+    return common.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from experiments import meta_lr
-from experiments.common import Progress
+from jaxreg.progress import QUIET
 from jaxreg.data import synthetic_mnist
 
 TINY = meta_lr.MetaLRConfig(
@@ -26,7 +26,7 @@ def test_smoke_config_is_v01s():
 
 def test_run_every_study(tmp_path, monkeypatch):
     monkeypatch.setenv("JAXREG_XLA_CACHE", "0")  # no persistent XLA cache switched on for the rest of the suite
-    out = meta_lr.run(tmp_path, TINY, synthetic_mnist(2500, 600, seed=1), Progress(enabled=False))
+    out = meta_lr.run(tmp_path, TINY, synthetic_mnist(2500, 600, seed=1), QUIET)
     assert set(out) == {"rows", "files", "config", "timings"} and out["rows"] == []
     assert sorted(out["files"]) == sorted(p.name for p in tmp_path.iterdir())
     assert "meta_lr_horizon.png" in out["files"] and len(out["timings"]) == 6
