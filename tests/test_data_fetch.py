@@ -6,6 +6,7 @@ a temporary cache and no network (socket connections are refused).
 import gzip
 import io
 import os
+import shutil
 import socket
 import types
 import stat
@@ -15,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from jaxreg.data import fetch, idx
+from jaxreg.data import fetch, idx, remote
 from jaxreg.data.fetch import (MnistUnavailableError, Source, SourceError, ensure_mnist,
                                install_file)
 
@@ -133,7 +134,7 @@ def test_order_stops_at_first_success(env):
 
 
 def test_all_fail_message(env, monkeypatch):
-    monkeypatch.setattr(fetch.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     t0 = time.perf_counter()
     with pytest.raises(MnistUnavailableError) as err:
         ensure_mnist(verbose=False)
@@ -218,7 +219,7 @@ def test_interrupted_install_leaves_nothing(env):
 
 
 def test_tfds_source_when_online(env, monkeypatch):
-    monkeypatch.setattr(fetch, "is_online", lambda host, port: None)
+    monkeypatch.setattr(remote, "is_online", lambda host, port: None)
     seen = {}
 
     def fake_download(urls, download_dir):
@@ -230,7 +231,7 @@ def test_tfds_source_when_online(env, monkeypatch):
                 f.write((env.src / name).read_bytes())
         return out
 
-    monkeypatch.setattr(fetch, "_tfds_download", fake_download)
+    monkeypatch.setattr(remote, "_tfds_download", fake_download)
     assert ensure_mnist(sources=[fetch.tfds_source()], verbose=False) == env.cache
     _same(env.cache, env.arrays)
     assert seen["train-images-idx3-ubyte"].endswith("/train-images-idx3-ubyte.gz")
@@ -280,9 +281,9 @@ def test_real_mnist_files(monkeypatch, tmp_path):
 
 
 def test_tfds_download_is_bounded(env, monkeypatch):
-    monkeypatch.setattr(fetch, "is_online", lambda host, port: None)
-    monkeypatch.setattr(fetch, "DOWNLOAD_TIMEOUT_S", 0.5)
-    monkeypatch.setattr(fetch, "_tfds_download", lambda urls, d: time.sleep(5))
+    monkeypatch.setattr(remote, "is_online", lambda host, port: None)
+    monkeypatch.setattr(remote, "DOWNLOAD_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(remote, "_tfds_download", lambda urls, d: time.sleep(5))
     t0 = time.perf_counter()
     with pytest.raises(MnistUnavailableError, match="download failed: TimeoutError"):
         ensure_mnist(sources=[fetch.tfds_source()], verbose=False)

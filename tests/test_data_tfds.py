@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("tensorflow_datasets")
 
 from jaxreg.data import idx, tfds_mnist  # noqa: E402
+from jaxreg.data.png import png_decode, png_encode  # noqa: E402
 from jaxreg.data.tfds_mnist import load_mnist, read_split  # noqa: E402
 
 N_TRAIN, N_TEST = 50, 20
@@ -92,10 +93,10 @@ def test_corrupt_memo_is_ignored(mnist):
 def test_png_codec():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)
-    for png, im in zip(tfds_mnist._png_encode(images), images):
+    for png, im in zip(png_encode(images), images):
         assert png.startswith(b"\x89PNG")
-        np.testing.assert_array_equal(tfds_mnist._png_decode(png), im)
-    assert tfds_mnist._png_decode(b"GIF89a") is None
+        np.testing.assert_array_equal(png_decode(png), im)
+    assert png_decode(b"GIF89a") is None
 
 
 def test_png_decode_falls_back_for_other_pngs():
@@ -108,7 +109,7 @@ def test_png_decode_falls_back_for_other_pngs():
 
     png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 1, 8, 0, 0, 0, 0))
            + chunk(b"IDAT", zlib.compress(b"\x01\x05\x05")) + chunk(b"IEND", b""))
-    assert tfds_mnist._png_decode(png) is None
+    assert png_decode(png) is None
 
 
 def test_load_tfds_dataset_fails_fast_offline(mnist, monkeypatch):

@@ -26,9 +26,7 @@ import contextlib
 import hashlib
 import io
 import os
-import struct
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +34,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from jaxreg.data import idx
+from jaxreg.data.png import png_decode, png_encode
 from jaxreg.data.fetch import cache_dir, ensure_mnist, is_online
 from jaxreg.atomic import atomic_open
 
@@ -90,55 +89,8 @@ class JaxregMnist(tfds.core.GeneratorBasedBuilder):
             raise idx.CorruptFileError(
                 f"{manual}: {images_file} shape {images.shape} does not match "
                 f"{labels_file} shape {labels.shape} (want (n, 28, 28) and (n,))")
-        for i, png in enumerate(_png_encode(images)):
+        for i, png in enumerate(png_encode(images)):
             yield i, {"image": png, "label": int(labels[i]), "index": i}
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-
-def _png_encode(images: np.ndarray) -> list[bytes]:
-    """PNG bytes (8-bit grey, filter 0) of each image in ``(n, h, w)`` uint8.
-
-    TFDS encodes numpy images with TensorFlow; handing it PNG bytes made
-    here needs neither TensorFlow nor Pillow.
-    """
-    n, h, w = images.shape
-    rows = np.zeros((n, h, w + 1), np.uint8)  # a 0 ("None") filter byte per row
-    rows[:, :, 1:] = images
-    head = _PNG_SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-    tail = _chunk(b"IEND", b"")
-    return [head + _chunk(b"IDAT", zlib.compress(r.tobytes(), 6)) + tail for r in rows]
-
-
-def _png_decode(data: bytes) -> np.ndarray | None:
-    """Inverse of :func:`_png_encode`: ``(h, w)`` uint8, or ``None`` for any
-    PNG that is not 8-bit grey, non-interlaced, with only filter 0."""
-    if not data.startswith(_PNG_SIGNATURE):
-        return None
-    pos, idat, ihdr = 8, [], None
-    while pos + 8 <= len(data):
-        (length,), tag = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
-        pos += 12 + length
-        if tag == b"IHDR":
-            ihdr = struct.unpack(">IIBBBBB", body)
-        elif tag == b"IDAT":
-            idat.append(body)
-    if ihdr is None or ihdr[2:] != (8, 0, 0, 0, 0):
-        return None
-    w, h = ihdr[:2]
-    try:
-        rows = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
-    except zlib.error:
-        return None
-    if rows.size != h * (w + 1) or rows.reshape(h, w + 1)[:, 0].any():
-        return None
-    return rows.reshape(h, w + 1)[:, 1:]
 
 
 def tfds_data_dir() -> Path:
@@ -183,7 +135,7 @@ def read_split(builder: tfds.core.DatasetBuilder, split: str, *, ordered: bool =
     """Read a whole split as ``(images (n, h, w) uint8, labels (n,) uint8)``.
 
     Records are fetched in batches (``__getitems__``) with the image left
-    undecoded, then decoded by :func:`_png_decode` (TFDS's own decoder as a
+    undecoded, then decoded by :func:`jaxreg.data.png.png_decode` (TFDS's own decoder as a
     fallback).  With ``ordered`` each record goes to the position in its
     ``index`` feature, which must be a permutation of ``0..n-1``; otherwise
     records stay in stored order.
@@ -199,7 +151,7 @@ def read_split(builder: tfds.core.DatasetBuilder, split: str, *, ordered: bool =
     for start in range(0, n, _BATCH):
         positions = range(start, min(start + _BATCH, n))
         for pos, rec in zip(positions, source.__getitems__(list(positions))):
-            img = _png_decode(rec["image"])
+            img = png_decode(rec["image"])
             if img is None:
                 img = feature.decode_example_np(rec["image"])
             k = int(rec["index"]) if ordered else pos
