@@ -2,8 +2,8 @@
 memory against the horizon K with and without √K checkpointing.
 
     python -m experiments.bench_meta              # MNIST softmax (18,000 x 785, 10 classes)
-    python -m experiments.bench_meta --quick      # fewer repeats, K up to 100
-    python -m experiments.bench_meta --synthetic  # no MNIST needed
+    python -m experiments.bench_meta --smoke      # fewer repeats, K up to 100
+    python -m experiments.bench_meta --synthetic  # no MNIST needed; --set repeats=5: any config field
 
 Cost (:func:`jaxreg.bench.hypergrad_cost`): ratios of medians over interleaved repeats
 (compilation excluded) of the forward-mode hypergradient (one JVP per hyperparameter) and the
@@ -15,7 +15,6 @@ mini-batch SGD (batch 500) and full-batch GD. Writes bench_meta.json and bench_m
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
@@ -24,8 +23,10 @@ from pathlib import Path
 
 import jax
 
+from experiments import common
 from jaxreg import bench, meta
 from jaxreg.atomic import to_jsonable, write_json, write_text
+from jaxreg.report import markdown_table
 from jaxreg.data import softmax_split
 from jaxreg.objective import Objective
 from jaxreg.prepare import prepare_data
@@ -36,7 +37,7 @@ CONFIGS = {"minibatch500": TrainConfig(method="minibatch", batch_size=500), "ful
 
 @dataclasses.dataclass(frozen=True)
 class BenchMetaConfig:
-    """``python -m experiments.bench_meta`` (``--quick``: :func:`quick_config`)."""
+    """``python -m experiments.bench_meta`` (``--smoke``: :func:`smoke_config`)."""
 
     cost_horizons: tuple = (100, 1000)  # mini-batch 500; repeats // 3 (at least 3) beyond K = 100
     memory_horizons: tuple = (10, 100, 1000)
@@ -44,27 +45,28 @@ class BenchMetaConfig:
     eta: float = 0.3
 
 
-def quick_config() -> BenchMetaConfig:
+def default_config() -> BenchMetaConfig:
+    return BenchMetaConfig()
+
+
+def smoke_config() -> BenchMetaConfig:
     return BenchMetaConfig(cost_horizons=(100,), memory_horizons=(10, 100), repeats=3)
 
 
 def markdown(out: dict) -> str:
-    lines = ["# jaxreg.meta benchmark", "",
-             f"Data: {out['data']} softmax, {out['n_train']} x 785, 10 classes, float32; {out['devices']}.", "",
-             "## Cost relative to one training run (ratios of medians, compilation excluded)", "",
-             "| setup | run (s CPU) | forward / run (CPU) | reverse+remat / run (CPU) | forward / run (wall) | "
-             "reverse+remat / run (wall) | forward, paired | reverse, paired | repeats |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for k, c in out["cost"].items():
-        lines.append(f"| {k} | {c['run_cpu_s']:.3f} | {c['jvp_cost_ratio']:.2f} | {c['vjp_cost_ratio']:.2f} | "
-                     f"{c['jvp_cost_ratio_wall']:.2f} | {c['vjp_cost_ratio_wall']:.2f} | {c['jvp_cost_ratio_paired']:.2f} | "
-                     f"{c['vjp_cost_ratio_paired']:.2f} | {c['repeats']} |")
-    lines += ["", "## Peak scratch memory (XLA temp allocation, MiB) against the horizon K", "",
-              "| config | K | forward mode | reverse, no remat | reverse, √K remat | remat blocks |", "|---|---|---|---|---|---|"]
-    for r in out["memory"]:
-        lines.append(f"| {r['config']} | {r['K']} | {r['forward_MiB']:.1f} | {r['reverse_MiB']:.1f} | "
-                     f"{r['reverse_remat_MiB']:.1f} | {r.get('blocks', '')} |")
-    return "\n".join(lines) + "\n"
+    cost = [(k, f"{c['run_cpu_s']:.3f}", *(f"{c[m]:.2f}" for m in (
+        "jvp_cost_ratio", "vjp_cost_ratio", "jvp_cost_ratio_wall", "vjp_cost_ratio_wall", "jvp_cost_ratio_paired",
+        "vjp_cost_ratio_paired")), c["repeats"]) for k, c in out["cost"].items()]
+    memory = [(r["config"], r["K"], *(f"{r[m + '_MiB']:.1f}" for m in ("forward", "reverse", "reverse_remat")),
+               r.get("blocks", "")) for r in out["memory"]]
+    return "\n".join([
+        "# jaxreg.meta benchmark", "", f"Data: {out['data']} softmax, {out['n_train']} x 785, 10 classes, float32; "
+        f"{out['devices']}.", "", "## Cost relative to one training run (ratios of medians, compilation excluded)", "",
+        *markdown_table(("setup", "run (s CPU)", "forward / run (CPU)", "reverse+remat / run (CPU)", "forward / run (wall)",
+                         "reverse+remat / run (wall)", "forward, paired", "reverse, paired", "repeats"), cost), "",
+        "## Peak scratch memory (XLA temp allocation, MiB) against the horizon K", "",
+        *markdown_table(("config", "K", "forward mode", "reverse, no remat", "reverse, √K remat", "remat blocks"),
+                        memory)]) + "\n"
 
 
 def run(out_dir, config: BenchMetaConfig, data: dict, progress) -> dict:
@@ -106,24 +108,5 @@ def run(out_dir, config: BenchMetaConfig, data: dict, progress) -> dict:
             "timings": timings}
 
 
-def main(argv=None) -> int:
-    from experiments.common import Progress
-    from jaxreg.data import load_mnist, synthetic_mnist
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer repeats, K up to 100")
-    p.add_argument("--synthetic", action="store_true", help="synthetic digits instead of MNIST")
-    p.add_argument("--repeats", type=int, default=None)
-    p.add_argument("--out", default="results")
-    a = p.parse_args(argv)
-    config = quick_config() if a.quick else BenchMetaConfig()
-    if a.repeats:
-        config = dataclasses.replace(config, repeats=a.repeats)
-    data = synthetic_mnist(6000, 1000) if a.synthetic else load_mnist(verbose=False)
-    run(a.out, config, data, Progress(prefix="[bench_meta]"))
-    print((Path(a.out) / "bench_meta.md").read_text())
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(sys.modules[__name__]))

@@ -1,26 +1,16 @@
 """Benchmark: one vmapped grid vs a loop of jitted fits vs a NumPy loop vs scikit-learn.
 
-Command, from the repository root (defaults finish in about 10 minutes on 2 cores)::
+    python -m experiments.bench_sweep                     # ≈10 min on 2 cores: results/bench_sweep.json, .md
+    python -m experiments.bench_sweep --smoke --synthetic --out /tmp/b   # small variant, for a look
 
-    python -m experiments.bench_sweep            # writes results/bench_sweep.json and .md
-    python -m experiments.bench_sweep --quick    # small variant (synthetic data), for a look
-
-On MNIST (the paper's softmax split: 18,000 x 785, 10 classes; and the 2-vs-3 split) it times:
-
-1. ``jaxreg.sweep`` of the paper's 7 λ x {L1, L2} x 3 learning rates (42 models), a fixed number
-   of full-batch epochs, one jitted, vmapped program;
-2. the same jitted single-model trainer called once per configuration in a Python loop;
-3. a NumPy loop written as the source documents write it (float64, as their ``/255.`` gives);
-4. scikit-learn fitting the λ grid to the optimum (lbfgs for L2, saga for L1) against
-   ``jaxreg.solvers`` at matched objective;
-5. a float32 matmul of the same shapes (X @ W for all 42 models' W at once) on the same machine.
-
-Every ratio is a ratio of medians over repeats taken in this one run.
-"""
+On MNIST (the paper's softmax split, 18,000 × 785, 10 classes; and 2 vs 3): (1) ``jaxreg.sweep`` of 7 λ
+× {L1, L2} × 3 η (42 models), full-batch epochs, one jitted vmapped program; (2) the jitted trainer
+in a Python loop; (3) a NumPy loop in the seeds' style (float64); (4) scikit-learn fitting the λ path
+(lbfgs L2, saga L1) against ``jaxreg.solvers`` at matched objective; (5) a float32 matmul of the same
+shapes. Every ratio is a ratio of medians taken in this one run."""
 from __future__ import annotations
 
-import argparse
-import json
+import dataclasses
 import platform
 import sys
 import time
@@ -30,13 +20,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import make_out_dir
+from experiments import common
 from jaxreg import Batch, Objective, penalty
-from jaxreg.atomic import write_json, write_text
+from jaxreg.atomic import to_jsonable, write_json, write_text
+from jaxreg.bench import median_time as timed
 from jaxreg.config import as_hyper_arrays
-from jaxreg.data import load_mnist, logistic_text_split, softmax_split, synthetic_mnist
-from jaxreg.progress import StepLog
+from jaxreg.data import logistic_text_split, softmax_split
 from jaxreg.reference import SOLVERS, numpy_softmax_gd, sklearn_fit, value64
+from jaxreg.report import markdown_table
 from jaxreg.solvers import solve_l1_path, solve_l2_path
 from jaxreg.sweep import expand_grid, hyper_of, sweep
 from jaxreg.train import Hyper, TrainConfig, jitted_trainer, prepare_data
@@ -45,15 +36,30 @@ LAMBDAS = (0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001)
 LEARNING_RATES = (0.1, 0.3, 1.0)
 
 
-def timed(fn, repeats: int):
-    """Median wall time of ``fn()`` over ``repeats`` calls (after one untimed warm-up call)."""
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)), times
+@dataclasses.dataclass(frozen=True)
+class BenchSweepConfig:
+    """``python -m experiments.bench_sweep`` (``--smoke``: :func:`smoke_config`). sk_tol: scikit-learn
+    lbfgs tolerance; saga_tol: saga's (tighter takes many minutes on MNIST); softmax_l1: also time saga
+    on 10-class L1 (slow); skip_solvers: time only parts 1, 2, 3, 5 (scikit-learn's saga and 10-class
+    lbfgs take tens of minutes at tight tolerances here); pool: (training pool, hold-out, test) sizes."""
+
+    epochs: int = 10
+    repeats: int = 3
+    numpy_configs: int = 6
+    sk_tol: float = 1e-8
+    saga_tol: float = 1e-4
+    sk_max_iter: int = 10000
+    softmax_l1: bool = False
+    skip_solvers: bool = False
+    pool: tuple = (20000, 2000, 2000)
+
+
+def default_config() -> BenchSweepConfig:
+    return BenchSweepConfig()
+
+
+def smoke_config() -> BenchSweepConfig:
+    return BenchSweepConfig(epochs=3, repeats=2, pool=(3000, 300, 500))
 
 
 def bench_grid(split, args, log):
@@ -139,58 +145,31 @@ def bench_solvers(problems, args, log):
 
 def markdown(report) -> str:
     g = report["grid"]
-    lines = [
-        "# Sweep benchmark", "",
-        f"Machine: {report['machine']}; command: `{report['command']}`.", "",
-        f"Grid: {g['grid']}.", "",
-        "| measurement | time (s, median) | ratio |", "|---|---|---|",
-        f"| (1) jaxreg vmapped sweep | {g['t_vmap_s']:.2f} | 1 |",
-        f"| (2) loop of the jitted trainer | {g['t_loop_s']:.2f} | vmap_vs_loop = {g['vmap_vs_loop']:.2f} |",
-        f"| (3) NumPy loop, seed style ({g['numpy_note']}) | {g['t_numpy_s']:.2f} | vmap_vs_numpy = {g['vmap_vs_numpy']:.2f} |",
-        f"| (5) float32 matmul, same shapes | {g['t_matmul_s']:.4f} | (1) reaches {g['gflops_vmap']:.1f} of {g['gflops_matmul']:.1f} GFLOP/s: fraction_of_matmul = {g['fraction_of_matmul']:.2f} |",
-        "", "Converged λ paths, scikit-learn vs `jaxreg.solvers` (7 λ each):", "",
-        "| problem | penalty | scikit-learn tol | scikit-learn (s) | jaxreg (s) | speedup | max relative objective gap |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in report["solvers"]:
-        lines.append(f"| {r['problem']} | {r['penalty'].upper()} | {r['sklearn_tol']:g} | {r['t_sklearn_s']:.1f} | {r['t_jaxreg_s']:.2f} | "
-                     f"{r['speedup']:.1f} | {r['max_rel_gap']:.2e} |")
-    lines += ["", "Summary (`results/bench_sweep.json`):", "",
-              *(f"- `{k}`: {report[k]:.4g}" for k in
-                ("vmap_vs_loop", "vmap_vs_numpy", "solver_vs_sklearn", "fraction_of_matmul", "max_objective_gap")
-                if report[k] is not None),
-              "", report["coverage"], ""]
-    return "\n".join(lines)
+    grid = [("(1) jaxreg vmapped sweep", f"{g['t_vmap_s']:.2f}", "1"),
+            ("(2) loop of the jitted trainer", f"{g['t_loop_s']:.2f}", f"vmap_vs_loop = {g['vmap_vs_loop']:.2f}"),
+            (f"(3) NumPy loop, seed style ({g['numpy_note']})", f"{g['t_numpy_s']:.2f}",
+             f"vmap_vs_numpy = {g['vmap_vs_numpy']:.2f}"),
+            ("(5) float32 matmul, same shapes", f"{g['t_matmul_s']:.4f}", f"(1) reaches {g['gflops_vmap']:.1f} of "
+             f"{g['gflops_matmul']:.1f} GFLOP/s: fraction_of_matmul = {g['fraction_of_matmul']:.2f}")]
+    solvers = [(r["problem"], r["penalty"].upper(), f"{r['sklearn_tol']:g}", f"{r['t_sklearn_s']:.1f}",
+                f"{r['t_jaxreg_s']:.2f}", f"{r['speedup']:.1f}", f"{r['max_rel_gap']:.2e}") for r in report["solvers"]]
+    summary = [f"- `{k}`: {report[k]:.4g}" for k in ("vmap_vs_loop", "vmap_vs_numpy", "solver_vs_sklearn",
+                                                   "fraction_of_matmul", "max_objective_gap") if report[k] is not None]
+    return "\n".join([
+        "# Sweep benchmark", "", f"Machine: {report['machine']}; command: `{report['command']}`.", "",
+        f"Grid: {g['grid']}.", "", *markdown_table(("measurement", "time (s, median)", "ratio"), grid), "",
+        *(["Converged λ paths, scikit-learn vs `jaxreg.solvers` (7 λ each):", "", *markdown_table(
+            ("problem", "penalty", "scikit-learn tol", "scikit-learn (s)", "jaxreg (s)", "speedup",
+             "max relative objective gap"), solvers), ""] if solvers else []),
+        "Summary (`results/bench_sweep.json`):", "", *summary, "", report["coverage"], ""])
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m experiments.bench_sweep", description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default="results")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--numpy-configs", type=int, default=6)
-    ap.add_argument("--sk-tol", type=float, default=1e-8, help="scikit-learn lbfgs tolerance")
-    ap.add_argument("--saga-tol", type=float, default=1e-4,
-                    help="scikit-learn saga tolerance (tighter takes many minutes on MNIST)")
-    ap.add_argument("--sk-max-iter", type=int, default=10000)
-    ap.add_argument("--softmax-l1", action="store_true", help="also time saga on 10-class L1 (slow)")
-    ap.add_argument("--quick", action="store_true", help="synthetic data, few epochs: a quick look")
-    ap.add_argument("--skip-solvers", action="store_true",
-                    help="time only parts 1, 2, 3, 5 (scikit-learn's saga and 10-class lbfgs take "
-                         "tens of minutes at tight tolerances on this machine)")
-    args = ap.parse_args(argv)
-    make_out_dir(ap, args.out)
-    t0 = time.perf_counter()
-    log = StepLog(prefix="[bench]").log
-    data = synthetic_mnist(3000, 1000) if args.quick else load_mnist(args.data_dir, verbose=False)
-    if args.quick:
-        args.epochs, args.repeats = 3, 2
-        soft = softmax_split(data, n_train_pool=3000, n_holdout=300, n_test=500)
-        binary = logistic_text_split(data, digits=(2, 3), n_train_pool=3000, n_test_pool=500)
-    else:
-        soft = softmax_split(data)
-        binary = logistic_text_split(data, digits=(2, 3))
+def run(out_dir, config: BenchSweepConfig, data: dict, progress) -> dict:
+    """Time parts 1-5; write bench_sweep.json and bench_sweep.md; return ``{"rows", "files", "config", "timings"}``."""
+    t0, args, log = time.perf_counter(), config, progress.log
+    pool, hold, test = config.pool
+    soft = softmax_split(data, n_train_pool=pool, n_holdout=hold, n_test=test)
+    binary = logistic_text_split(data, digits=(2, 3), n_train_pool=pool, n_test_pool=test)
     grid = bench_grid(soft, args, log)
     softmax_obj = Objective("softmax", 10, fit_intercept=False)
     logistic_obj = Objective("logistic", fit_intercept=False)
@@ -207,24 +186,23 @@ def main(argv=None):
         "solver_vs_sklearn": t_sk / t_jx if solvers else None,
         "fraction_of_matmul": grid["fraction_of_matmul"],
         "max_objective_gap": max(r["max_rel_gap"] for r in solvers) if solvers else None,
-        "coverage": "Solver comparison (4) skipped (--skip-solvers)." if not solvers else ("Grid timings (1, 2, 3, 5): softmax regression, 42 models. Solver comparison (4): "
+        "coverage": "Solver comparison (4) skipped (skip_solvers)." if not solvers else ("Grid timings (1, 2, 3, 5): softmax regression, 42 models. Solver comparison (4): "
                      + "; ".join(f"{r['problem']} {r['penalty'].upper()}" for r in solvers)
-                     + ("" if args.softmax_l1 else "; 10-class L1 (saga) left out for time: pass --softmax-l1")
+                     + ("" if args.softmax_l1 else "; 10-class L1 (saga) left out for time: --set softmax_l1=True")
                      + ". solver_vs_sklearn is total scikit-learn time / total jaxreg time over these. "
                      "Where a gap is negative, jaxreg's objective is lower than scikit-learn's, so "
                      "scikit-learn's time is a lower bound on its time to match jaxreg."),
         "grid": grid, "solvers": solvers,
         "machine": f"{platform.processor() or platform.machine()}, {jax.local_device_count()} JAX device(s), "
                    f"jax {jax.__version__}",
-        "command": "python -m experiments.bench_sweep " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "wall_time_s": time.perf_counter() - t0, "quick": args.quick,
+        "command": "python -m experiments.bench_sweep " + " ".join(sys.argv[1:]),
+        "wall_time_s": time.perf_counter() - t0, "config": to_jsonable(config),
     }
-    write_json(Path(args.out) / "bench_sweep.json", report)
-    write_text(Path(args.out) / "bench_sweep.md", markdown(report))
-    print(json.dumps({k: report[k] for k in ("vmap_vs_loop", "vmap_vs_numpy", "solver_vs_sklearn",
-                                             "fraction_of_matmul", "max_objective_gap", "wall_time_s")}, indent=1))
-    return 0
+    write_json(Path(out_dir) / "bench_sweep.json", report)
+    write_text(Path(out_dir) / "bench_sweep.md", markdown(report))
+    return {"rows": [], "files": ["bench_sweep.json", "bench_sweep.md"], "config": to_jsonable(config),
+            "timings": {"total": round(report["wall_time_s"], 2)}}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(common.main(sys.modules[__name__]))

@@ -8,6 +8,8 @@ Each script is a module with a frozen config dataclass, ``default_config()``,
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import os
 import time
 
@@ -41,7 +43,25 @@ def parser(module, out_help: str = "output folder (default: results)") -> argpar
     ap.add_argument("--smoke", action="store_true", help="the CI-sized run (smoke_config())")
     ap.add_argument("--data-dir", default=None, help="folder holding the four MNIST IDX files")
     ap.add_argument("--synthetic", action="store_true", help="synthetic digits instead of MNIST (testing)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                    help="override config fields (Python literals), e.g. --set repeats=5 skip_solvers=True")
     return ap
+
+
+def configure(parser: argparse.ArgumentParser, config, settings):
+    """``config`` with the ``--set FIELD=VALUE`` overrides (values read as Python literals); an
+    unknown field or a malformed value is a usage error of ``parser``."""
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes = {}
+    for item in settings:
+        name, sep, text = item.partition("=")
+        if not sep or name not in fields:
+            parser.error(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {sorted(fields)}")
+        try:
+            changes[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            parser.error(f"--set {item!r}: {text!r} is not a Python literal (quote strings: {name}='...')")
+    return dataclasses.replace(config, **changes)
 
 
 def main(module, argv=None) -> int:
@@ -54,7 +74,7 @@ def main(module, argv=None) -> int:
     args.out = args.out or "results"
     make_out_dir(ap, args.out)
     t = time.perf_counter()
-    config = module.smoke_config() if args.smoke else module.default_config()
+    config = configure(ap, module.smoke_config() if args.smoke else module.default_config(), args.set)
     data, _ = load_digits(args.data_dir, synthetic=args.synthetic)
     out = module.run(args.out, config, data, StepLog(prefix=f"[{name}]"))
     for row in out["rows"]:

@@ -1,8 +1,5 @@
-"""Paper §2 (seed 003): logistic regression, 2 vs 3 and 2 vs 8 — Figures 1-10.
-
-A config in, library calls (``jaxreg.train.train``, ``jaxreg.sweep.sweep``), figures and table
-rows out. See :class:`LogisticConfig` for every protocol choice and why.
-"""
+"""Paper §2 (seed 003): logistic regression, 2 vs 3 and 2 vs 8 — Figures 1-10. A config
+(:class:`LogisticConfig`) in, ``jaxreg.train``/``sweep`` calls, figures and table rows out."""
 from __future__ import annotations
 
 import dataclasses
@@ -27,30 +24,8 @@ class LogisticConfig:
     Full run:  ``python -m experiments.paper_logistic --out results``
     CI-sized:  ``python -m experiments.paper_logistic --smoke --out /tmp/smoke``
 
-    * Model: ``Objective("logistic", fit_intercept=True)`` on the 784 pixels/255: the code keeps
-      a separate, unpenalised bias ``b`` (``dw`` gets the penalty, ``db`` does not), so the split's
-      bias column is dropped. Mean log-loss; L2 as the code's gradient ``λw`` (jaxreg's
-      ``(λ/2)‖w‖²``; the text's ``λ‖w‖²`` would be 2λw), L1 as ``λ sign(w)``. Zero init.
-    * Data: the text's split (first 20,000 training images → the pair's images, first 10 % as
-      hold-out; the pair's images among the last 2,000 test images). The code's split (the pair's
-      images from the whole training set, at most 20,000; the first 2,000 test images;
-      off-by-one slicing kept) gives the table's note: the text-split classifier evaluated on the
-      code's test images (``code_split_train=True``: trained on the code's ≈10.9k images too).
-    * Batch GD: η = 0.005, ``n_iterations`` updates (not stated in the paper; 10,000 measured to
-      reach its ≈98 % / ≈97 %), metrics every ``record_every`` = 200 iterations (the code's cost
-      cadence), no early stopping (the curves of Figs 1, 3 run to the end).
-    * Mini-batch GD: batches of ``n_train // 10`` (≈10 % of the training set), reshuffled each
-      epoch from ``seed``, η = 0.005, the same number of updates as batch GD.
-    * Regularisation (Figs 5-10): for each pair, L1 and L2 × all λ (the paper's seven plus
-      ``large_lambdas`` for Fig 7) are ONE vmapped sweep, batch GD as above with the paper's
-      early stopping (``"logistic_paper"``: stop when the hold-out accuracy drops, keep the
-      weights from two evaluations earlier) evaluated every ``record_every`` iterations —
-      evaluated every iteration, as the code does, it stops within ~10 iterations at ~90 %.
-    * Gradients: the sweeps use jaxreg's closed forms (L1 subgradient sign(0) = 0 like the code's
-      ``np.sign``; ``jax.grad`` of |w| gives 1 at 0). The unpenalised single-model runs use
-      ``grad="autodiff"``: the same gradient Xᵀ(σ − y)/n, but for ONE model XLA:CPU runs the
-      closed form's ``X.T @ r`` several times slower than autodiff's transposed product.
-    """
+    The protocol, and the reason for every choice the paper leaves open, is in
+    ``results/README.md`` (Protocols)."""
 
     pairs: tuple = ((2, 3), (2, 8))
     learning_rate: float = 0.005
@@ -123,7 +98,9 @@ def run(out_dir, config: LogisticConfig, data: dict, progress) -> dict:
         sweep_rows += [dict(pair=name, **rec, w_l1=float(np.abs(w).sum()), w_l2=float(np.sqrt((w ** 2).sum())))
                        for rec, w in zip(sw.records(columns), sw.flat.params["W"])]
     with progress.step("logistic: figures", timings):
-        files = plots.save_figures(out_dir, _figures(cfg, res, lams))
+        files = plots.save_figures(out_dir, plots.logistic_figures(
+            res, learning_rate=cfg.learning_rate, n_iterations=cfg.n_iterations, minibatch_parts=cfg.minibatch_parts,
+            lambdas=cfg.lambdas, large_lambdas=cfg.large_lambdas, figure_pair=cfg.figure_pair))
     rows = _table_rows(cfg, res)
     if [tuple(p) for p in cfg.pairs] == [(2, 3), (2, 8)]:  # Fig 4's claim: w(2v3) − w(2v8) separates 3 from 8
         s = logistic_text_split(data, (8, 3), **split_kw)
@@ -137,61 +114,6 @@ def run(out_dir, config: LogisticConfig, data: dict, progress) -> dict:
                          note="the paper says the difference 'can be used to classify 3 and 8'"))
     return {"rows": rows, "sweep_rows": sweep_rows, "config": to_jsonable(cfg), "timings": timings,
             "files": files, "sizes": {f"logistic {n[0]} vs {n[2]}": r["sizes"] for n, r in res.items()}}
-
-
-def _figures(cfg, res, lams) -> dict:
-    """{file name: figure} of Figs 1-10."""
-    pairs = list(res)
-    t = lambda n: f"{n[0]} vs {n[2]}"  # noqa: E731
-    lr = f"η = {cfg.learning_rate}"
-
-    def per_pair(run, metric, title, scale=1, **panel):
-        return [plots.history_panel(res[n][run], metric, x_scale=scale, title=f"{t(n)}: {title(n)}, {lr}", **panel)
-                for n in pairs]
-
-    cost = "cost (mean cross-entropy)"
-    figs = {"fig01_logistic_cost_batch.png": plots.curve_panels(
-                per_pair("bgd", "loss", lambda n: "batch GD"), xlabel="iteration", ylabel=cost),
-            "fig02_logistic_cost_minibatch.png": plots.curve_panels(
-                per_pair("mb", "loss", lambda n: f"mini-batch GD (batch {res[n]['mb_batch']})", cfg.minibatch_parts),
-                xlabel="mini-batch update", ylabel=cost),
-            "fig03_logistic_accuracy.png": plots.curve_panels(
-                per_pair("bgd", "acc", lambda n: "batch GD", legend_loc="lower right"), xlabel="iteration",
-                ylabel="accuracy")}
-    # Fig 4: weights of the two classifiers and their difference (a 3-vs-8 classifier).
-    imgs = {f"{t(n)}\n(red → {n[2]}, blue → {n[0]})": res[n]["params"]["W"] for n in pairs}
-    if len(pairs) == 2:
-        a, b = pairs
-        diff = res[a]["params"]["W"] - res[b]["params"]["W"]
-        imgs[f"difference: {t(a)} − {t(b)}\n(red → {a[2]}, blue → {b[2]})"] = diff
-    figs["fig04_logistic_weights.png"] = plots.weight_images(
-        imgs, panel=2.8, title=f"Logistic regression weights, batch GD ({cfg.n_iterations} iterations)")
-    fp = f"{cfg.figure_pair[0]}v{cfg.figure_pair[1]}"
-    fp = fp if fp in res else pairs[0]
-    sw = res[fp]["sweep"]
-    title = lambda c: f"{c['penalty'].upper()}, λ = {c['lam']:g}"  # noqa: E731
-    for i, pen in enumerate(("l1", "l2")):
-        figs[f"fig0{5 + i}_logistic_{pen}_accuracy.png"] = plots.curve_panels(
-            plots.sweep_panels(sw, "acc", title, dict(penalty=pen, lam=cfg.lambdas), legend_loc="lower right"),
-            ncols=4, ylabel="accuracy", suptitle=f"{t(fp)}: accuracy during training with {pen.upper()} "
-                                                  f"(dotted: early stop), {lr}")
-    if cfg.large_lambdas:
-        figs["fig07_logistic_large_lambda.png"] = plots.curve_panels(
-            plots.sweep_panels(sw, "acc", title, dict(lam=cfg.large_lambdas), legend_loc="lower right"),
-            ncols=len(cfg.large_lambdas), ylabel="accuracy", suptitle=f"{t(fp)}: very large λ (top L1, bottom L2)")
-    by_pen = lambda value: {f"{pen}, {t(n)}": value(res[n]["sweep"])[p]  # noqa: E731
-                            for n in pairs for p, pen in enumerate(("L1", "L2"))}
-    figs["fig08_logistic_weight_length.png"] = plots.metric_vs_lambda(
-        lams, by_pen(lambda s: np.abs(s.params["W"]).sum(axis=-1)), ylabel="‖w‖₁ (the code's 'length')",
-        logy=True, title="Length of the weight vector vs λ")
-    figs["fig09_logistic_test_accuracy_lambda.png"] = plots.metric_vs_lambda(
-        lams, by_pen(lambda s: s.metric("test_acc")), ylabel="final test accuracy",
-        title="Test accuracy (early-stopped weights) vs λ")
-    order = np.argsort(-np.asarray(lams))
-    figs["fig10_logistic_weights_lambda.png"] = plots.weight_image_grid(
-        {pen: [sw.params["W"][p, j] for j in order] for p, pen in enumerate(("L1", "L2"))},
-        [f"λ={lams[j]:g}" for j in order], title=f"{t(fp)}: weights vs λ (one colour scale per row)")
-    return figs
 
 
 def _table_rows(cfg, res) -> list:

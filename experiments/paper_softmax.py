@@ -1,15 +1,11 @@
-"""Paper §3 (seed 003): 10-way softmax regression — its results table, Figures 11 and 12.
-
-A config in, library calls (``jaxreg.sweep.sweep``, ``jaxreg.train.train``), figures and table
-rows out. See :class:`SoftmaxConfig` for every protocol choice and why.
-"""
+"""Paper §3 (seed 003): 10-way softmax regression — its results table, Figures 11 and 12. A config
+(:class:`SoftmaxConfig`) in, ``jaxreg.sweep``/``train``/``engine`` calls, figures and table rows out."""
 from __future__ import annotations
 
 import dataclasses
 import sys
 
 import jax
-import numpy as np
 
 from experiments import common
 from jaxreg import Objective, plots, report, tree
@@ -33,25 +29,8 @@ class SoftmaxConfig:
     Full run:  ``python -m experiments.paper_softmax --out results``
     CI-sized:  ``python -m experiments.paper_softmax --smoke --out /tmp/smoke``
 
-    * Model: ``Objective("softmax", n_classes=10, reduction="sum", fit_intercept=False)`` on the
-      785 features (bias pixel first, penalised with W, as in the code); L2 as the code's
-      gradient ``λW`` (jaxreg's (λ/2)‖W‖²), L1 as ``λ sign(W)``.
-    * Data: ``softmax_split``: of the first 20,000 training images the first 2,000 are the
-      hold-out set, the other 18,000 the training set; the test set is the last 2,000 test images.
-    * Full-batch GD with η(t) = 0.0015 / (1 + t/3), t the epoch.
-    * Tuning (the results table): L1 and L2 × the six λ of both sets are ONE vmapped sweep (the
-      selection is made within each set, as the paper does); every model starts from the same initial weights (the text: "for each setting"; the
-      code instead carries the weights from one λ to the next and trains 10 epochs each — run as
-      a variant) and runs ``tuning_epochs`` = 1000 epochs (the text); the weights kept are those
-      with the highest hold-out accuracy (the text), i.e. ``early_stopping="softmax_paper"`` with
-      ``patience`` = the number of epochs. The text's 5-epoch stopping rule is also run as written
-      (``patience=5``, variant rows): η0 = 0.0015 on the summed loss is a huge step (≈27 on the
-      mean loss), the hold-out accuracy oscillates in the first epochs and the rule fires there.
-    * Both initialisations: zeros, and N(0, 1) (the text) drawn from ``seed``.
-    * Final run: L2, λ = 1e-4, 300 epochs (the code) and 1000 epochs, both inits in one vmapped
-      program; Fig 11 plots the mean per-example cross-entropy (the paper plots the average), Fig
-      12 the 300-epoch weights above the average training digits.
-    """
+    The protocol, and the reason for every choice the paper leaves open, is in
+    ``results/README.md`` (Protocols)."""
 
     eta0: float = 0.0015
     decay_time: float = 3.0
@@ -127,7 +106,8 @@ def run(out_dir, config: SoftmaxConfig, data: dict, progress) -> dict:
                                        stack_hypers(len(inits), hyper._replace(l2=cfg.final_lambda)), keys=key,
                                        params0=tree.stack(inits)).result
     with progress.step("softmax: figures", timings):
-        files = plots.save_figures(out_dir, _figures(cfg, final, split))
+        files = plots.save_figures(out_dir, plots.softmax_figures(
+            final, split, inits=cfg.inits, final_lambda=cfg.final_lambda, eta0=cfg.eta0, decay_time=cfg.decay_time))
     return {"rows": _table_rows(cfg, tuning_rows, tuned, final, split.sizes), "tuning_rows": tuning_rows,
             "config": to_jsonable(cfg), "timings": timings, "files": files, "sizes": {"softmax": split.sizes}}
 
@@ -146,31 +126,6 @@ def _code_protocol(cfg, obj, td, hyper, key, init, params0) -> list:
             rows.append(dict(init=init, protocol="code", set=s, penalty=pen, lam=lam,
                              holdout_acc=float(h.holdout_acc[-1]), test_acc=float(h.test_acc[-1])))
     return rows
-
-
-def _figures(cfg, final, split) -> dict:
-    """{file name: figure} of Figs 11 (one per run length) and 12 (one per init)."""
-    X = split.X_train[:, 1:]
-    avg = np.stack([X[split.y_train == k].mean(axis=0) for k in range(10)])
-    figs = {}
-    for n_ep, res in final.items():
-        panels = []
-        for g, (init, _) in enumerate(cfg.inits):
-            panels += [plots.history_panel(res.history, "loss", g, title=f"(a) loss, {init} init", logy=True,
-                                           ylabel="average cross-entropy (log scale)"),
-                       plots.history_panel(res.history, "acc", g, title=f"(b) accuracy, {init} init",
-                                           ylabel="accuracy", legend_loc="lower right")]
-        name = "fig11_softmax_curves.png" if n_ep == cfg.final_epochs[0] else f"fig11_softmax_curves_{n_ep}ep.png"
-        figs[name] = plots.curve_panels(panels, ncols=2, xlabel="epoch",
-                                        suptitle=f"Softmax regression, L2 λ={cfg.final_lambda:g}, "
-                                                 f"η(t) = {cfg.eta0}/(1 + t/{cfg.decay_time:g}), {n_ep} epochs")
-    res = final[cfg.final_epochs[0]]
-    for g, (init, _) in enumerate(cfg.inits):
-        name = "fig12_softmax_weights_digits.png" if g == 0 else "fig12b_softmax_weights_digits_normal_init.png"
-        figs[name] = plots.weights_over_digits(
-            np.asarray(res.last_params["W"][g]), avg, title=f"Weights ({init} init, {cfg.final_epochs[0]} epochs; "
-                                                            f"own colour scale each) above the average training digits")
-    return figs
 
 
 def _table_rows(cfg, tuning_rows, tuned, final, sizes) -> list:

@@ -1,8 +1,6 @@
-"""The companion documents' experiments, with jaxreg: seed 000's students and random projection,
-seed 004's attenuated gradient of the squared-error logistic loss.
-
-A config in, library calls, figures and table rows out (see :class:`ExtrasConfig`).
-"""
+"""The companion documents' experiments: seed 000's students and random projection, seed 004's
+attenuated gradient of the squared-error logistic loss. A config (:class:`ExtrasConfig`) in, library
+calls, figures and table rows out."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +13,7 @@ import numpy as np
 from experiments import common
 from jaxreg import Batch, Objective, plots, tree
 from jaxreg.atomic import to_jsonable
-from jaxreg.data import logistic_text_split, seed000_students, softmax_split
+from jaxreg.data import logistic_text_split, project, random_projection, seed000_students, softmax_split
 from jaxreg.engine import stack_hypers, train_models
 from jaxreg.grads import score_residual
 from jaxreg.losses import PER_EXAMPLE_LOSSES
@@ -31,21 +29,8 @@ class ExtrasConfig:
     Full run:  ``python -m experiments.seed_extras --out results``
     CI-sized:  ``python -m experiments.seed_extras --smoke --out /tmp/smoke``
 
-    * Students (seed 000): per-example SGD (``method="sgd"``, reshuffled each epoch), η = 0.05,
-      N(0,1) initial weights, the seed's stopping rule (every 20 updates, stop when the weights
-      moved less than 1e-4), at most 10,000 updates; plus the maximum-likelihood fit
-      (preconditioned L-BFGS, ``jaxreg.solvers``) for reference.
-    * Attenuation (seed 004): ∂ℓ/∂s of the log-loss, σ(s) − y, and of the squared error on
-      σ(s), (σ(s) − y) σ(s)(1 − σ(s)), from the closed forms (``jaxreg.grads.score_residual``)
-      checked against ``jax.grad`` of the per-example losses; then 2-vs-3 (text split) trained
-      with both losses by batch GD (η = ``mse_lr``) from zeros and from N(0,1) weights — the
-      badly chosen start of seed 004, where σ saturates.
-    * Random projection (seed 000's AR-face pipeline; AR Face cannot be obtained here, so MNIST
-      even-vs-odd on the softmax split's images): Gaussian projection 784 → 500 from ``seed``,
-      standardisation with the training mean and standard deviation (the seed's code divides by
-      the variance), logistic regression with the seed's C = 1e5, i.e. λ = 1/(C n), solved to
-      convergence; scikit-learn's LogisticRegression(C=1e5) on the same features as a check.
-    """
+    The protocol, and the reason for every choice the paper leaves open, is in
+    ``results/README.md`` (Protocols)."""
 
     seed: int = 0
     student_lr: float = 0.05
@@ -135,10 +120,6 @@ def _attenuation(cfg, key, data, figs):
             r = score_residual(loss, s, y)
             err = max(err, float(jnp.max(jnp.abs(r - jax.vmap(jax.grad(PER_EXAMPLE_LOSSES[loss]))(s, y)))))
             series[f"{'log-loss' if loss == 'logistic' else 'squared error'}, y={int(yv)}"] = np.abs(np.asarray(r))
-    panels = [dict(series=series, x=np.asarray(s), title="(a) |∂ℓ/∂s| against the score s",
-                   ylabel="|∂ℓ/∂s|", xlabel="score s = xᵀw",
-                   styles={k: {"color": "tab:red" if "log" in k else "tab:purple",
-                               "ls": "-" if "y=1" in k else "--"} for k in series})]
     split = logistic_text_split(data, (2, 3), n_train_pool=cfg.n_train_pool, n_test_pool=cfg.n_test, bias_feature=False)
     curves = {}
     for loss in ("logistic", "logistic_mse"):
@@ -159,13 +140,7 @@ def _attenuation(cfg, key, data, figs):
             p = jax.nn.sigmoid(td.train.X @ p0["W"][1])
             sat = float(jnp.mean(p * (1 - p) < 0.01))
             x_axis = res.history.epoch[0]
-    panels.append(dict(series=curves, x=x_axis, title=f"(b) 2 vs 3, batch GD η={cfg.mse_lr}: training accuracy",
-                       ylabel="training accuracy", xlabel="iteration", legend_loc="lower right",
-                       styles={k: {"color": "tab:red" if "log" in k else "tab:purple",
-                                   "ls": "-" if "zeros" in k else "--"} for k in curves}))
-    figs["fig14_seed004_attenuation.png"] = plots.curve_panels(
-        panels, ncols=2, panel_size=(5.0, 3.6),
-        suptitle="Seed 004: the squared error on σ(s) attenuates the gradient by σ(1−σ)")
+    figs["fig14_seed004_attenuation.png"] = plots.attenuation_figure(s, series, curves, x_axis, cfg.mse_lr)
     rows.append(dict(experiment="seed 004 attenuation", paper=None, jaxreg=100 * sat,
                      metric="2v3 training images with ŷ(1−ŷ) < 0.01 at the N(0,1) start (%)",
                      config=dict(init="N(0,1) from the seed key")))
@@ -179,10 +154,7 @@ def _projection(cfg, key, data):
                           bias_feature=False)
     X, Xt = np.concatenate([split.X_train, split.X_holdout]), split.X_test
     y, yt = (np.concatenate([split.y_train, split.y_holdout]) % 2).astype(np.float32), (split.y_test % 2).astype(np.float32)
-    P = np.asarray(jax.random.normal(jax.random.fold_in(key, 2), (X.shape[1], cfg.projection_dim), jnp.float32))
-    Z, Zt = X @ P, Xt @ P
-    mu, sd = Z.mean(axis=0), Z.std(axis=0)
-    Z, Zt = (Z - mu) / sd, (Zt - mu) / sd
+    Z, Zt = project(random_projection(jax.random.fold_in(key, 2), X.shape[1], cfg.projection_dim), X, Xt)
     lam = 1.0 / (cfg.projection_C * len(y))
     obj = Objective("logistic", fit_intercept=True)
     rows = []

@@ -63,6 +63,18 @@ class Timer:
         return float(sum(t[key] for _, t in self.calls))
 
 
+def median_time(fn, repeats: int):
+    """``(median, samples)``: wall seconds of ``fn()`` over ``repeats`` calls, blocking on the
+    result, after one untimed warm-up call (so compilation is excluded)."""
+    jax.block_until_ready(fn())
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)), times
+
+
 def compiled_temp_bytes(program, *args, **static) -> int:
     """Temporary (scratch) memory XLA allocates for ``program(*args, **static)``, from the
     compiled program's ``memory_analysis()`` (nothing is run). ``program``: a jitted function,

@@ -130,17 +130,16 @@ def table_markdown(rows, *, paper: str, command: str, smoke: bool, notes=(), siz
         sec = [r for r in rows if r["section"] == key]
         if not sec:
             continue
-        lines += [f"## {title}", "", "| experiment | metric | paper | jaxreg | diff | configuration / note |",
-                  "|---|---|---|---|---|---|"]
+        cells = []
         for r in sec:
             own = {k: v for k, v in r["config"].items() if k not in shared.get(family(r), {})}
             cell = "; ".join(x for x in (r["note"], format_config(own)) if x)
             if r["why"]:
                 cell = f"**why:** {r['why']} — {cell}"
-            cells = (r["experiment"], r["metric"], format_value(r["paper"], r["unit"]),
-                     format_value(r["jaxreg"], r["unit"]), _diff_cell(r), cell)
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        lines.append("")
+            cells.append((r["experiment"], r["metric"], format_value(r["paper"], r["unit"]),
+                          format_value(r["jaxreg"], r["unit"]), _diff_cell(r), cell))
+        lines += [f"## {title}", "", *markdown_table(
+            ("experiment", "metric", "paper", "jaxreg", "diff", "configuration / note"), cells), ""]
     return "\n".join(lines)
 
 
@@ -184,6 +183,14 @@ def manifest(*, command: str, repo, smoke: bool, out_dir, data_source: dict, ste
             "cpu_count": os.cpu_count(), "devices": [str(d) for d in jax.devices()],
             "seeds": {k: c.get("seed") for k, c in configs.items() if isinstance(c, dict) and "seed" in c},
             "configs": configs, "steps": steps, "files": sorted(set(files)), "total_wall_s": round(wall, 1)}
+
+
+def markdown_table(header, rows) -> list:
+    """The lines of a Markdown table: ``header`` (column titles) and ``rows`` (cells, formatted by
+    the caller); a ``|`` inside a cell is escaped."""
+    cell = lambda c: str(c).replace("|", "\\|")  # noqa: E731
+    return (["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+            + ["| " + " | ".join(map(cell, r)) + " |" for r in rows])
 
 
 def misses_paper(row, points: float = 1.0) -> bool:

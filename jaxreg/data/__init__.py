@@ -17,12 +17,13 @@ Public API::
 
 from jaxreg.data.fetch import MnistUnavailableError, cache_dir, ensure_mnist
 from jaxreg.data.idx import MNIST_FILES, MNIST_MD5, CorruptFileError, read_idx, write_idx
+from jaxreg.data.projection import project, random_projection
 from jaxreg.data.splits import Split, logistic_code_split, logistic_text_split, softmax_split
 from jaxreg.data.students import seed000_students
 from jaxreg.data.synthetic import load_digits, synthetic_mnist
 
 __all__ = [
-    "CorruptFileError", "MNIST_FILES", "MNIST_MD5", "MnistUnavailableError", "Split",
+    "CorruptFileError", "MNIST_FILES", "MNIST_MD5", "MnistUnavailableError", "Split", "project", "random_projection",
     "cache_dir", "ensure_mnist", "load_digits", "load_mnist", "load_tfds_dataset", "logistic_code_split",
     "logistic_text_split", "read_idx", "seed000_students", "softmax_split", "synthetic_mnist",
     "write_idx",
