@@ -7,7 +7,11 @@ def test_readme_tour_runs():
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert blocks, "README.md has no python block"
+    assert len(blocks) == 2, "the tour and the open-engine block"
     namespace = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    for i, block in enumerate(blocks):  # one namespace: the second block continues the first
+        exec(compile(block, f"README.md (python block {i + 1})", "exec"), namespace)
     assert namespace["res"].history.holdout_acc.shape == (2, 3, 2, 2, 30)
     assert 0.5 < namespace["best"].metrics["test_acc"] <= 1.0
+    assert namespace["res_w"].shape == (2, 2) and bool(namespace["r"].stopped)
+    assert namespace["out"].final["holdout_acc"].shape == (3,)
