@@ -105,9 +105,16 @@ def check_layout(chunk_size, memory_budget, devices):
     if chunk_size is not None:
         chunk_size = validation.check_scalar(chunk_size, "chunk_size", low=1, integer=True)
     validation.check_scalar(memory_budget, "memory_budget", low=0, low_inclusive=False)
+    if devices is not None and (isinstance(devices, (str, bytes)) or not hasattr(devices, "__iter__")):
+        raise ValueError(f"devices must be a list of jax devices (e.g. jax.devices()[:2]), got {devices!r}")
     devices = list(jax.devices() if devices is None else devices)
     if not devices:
         raise ValueError("devices must name at least one device (default: jax.devices())")
+    bad = [d for d in devices if not isinstance(d, jax.Device)]
+    if bad:
+        raise ValueError(f"devices must be jax devices (e.g. jax.devices()[:2]), got {bad[0]!r}")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"devices must not repeat a device, got {devices}")
     return chunk_size, devices
 
 
