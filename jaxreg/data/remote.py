@@ -37,14 +37,14 @@ ONLINE_TIMEOUT_S = 3.0
 DOWNLOAD_TIMEOUT_S = 300
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: be killed when the parent dies (Linux; elsewhere a no-op)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+# Run argv[1:] after asking the kernel to SIGKILL it when its parent dies (Linux; elsewhere a
+# plain exec). A fresh interpreter execs the command: no code runs between fork and exec in
+# this (multi-threaded) process, as a preexec_fn would.
+_EXEC_DYING_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "try:\n    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
+    "except (OSError, AttributeError):\n    pass\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n")
 
 
 def _end_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
@@ -67,9 +67,9 @@ def _run(cmd: list[str], cwd: str, timeout: float) -> subprocess.CompletedProces
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM)) if main else None
     try:
-        with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, start_new_session=True,
-                              preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None) as proc:
+        argv = [sys.executable, "-c", _EXEC_DYING_WITH_PARENT, *cmd] if sys.platform.startswith("linux") else cmd
+        with subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, start_new_session=True) as proc:
             try:
                 out, err = proc.communicate(timeout=timeout)
             except BaseException:
