@@ -278,6 +278,7 @@ def train_models(objective: Objective, config: TrainConfig, data: TrainData, hyp
         if store is not None:
             store.save(k, out)
         fill(k, out)
+        del out  # the chunk's outputs go before the next chunk runs
         bar.advance(keep)
     result, final = outputs
     return EngineResult(result, final, c, n_chunks, int(done.sum()))

@@ -219,7 +219,10 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
         outputs.append((out.result, out.final))
         order.append(np.asarray(idx))
     inverse = np.argsort(np.concatenate(order), kind="stable")
-    flat, final = jax.tree_util.tree_map(lambda *a: np.concatenate(a)[inverse], *outputs)
+    if len(outputs) == 1 and np.array_equal(inverse, np.arange(len(inverse))):
+        flat, final = outputs[0]  # one group, already in grid order: no copy of a huge grid's result
+    else:
+        flat, final = jax.tree_util.tree_map(lambda *a: np.concatenate(a)[inverse], *outputs)
     return SweepResult(axes=axes, values=values, flat=flat, final=final, configs=configs,
                        chunk_sizes={p[0]: (p[3], p[4]) for p in plans})
 
