@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 import types
 import zipfile
 from pathlib import Path
@@ -115,6 +116,15 @@ def fingerprint(obj: Any) -> str:
     return h.hexdigest()
 
 
+def fingerprints(data, **inputs) -> dict:
+    """What a grid's chunks are keyed by: ``{name: fingerprint(value)}`` for each input, the
+    data's (combined over the processes when each holds its own rows) and the software's."""
+    from jaxreg.distributed import combined_digest
+
+    return {**{k: fingerprint(v) for k, v in inputs.items()}, "data": combined_digest(fingerprint(data)),
+            "software": fingerprint(software())}
+
+
 def software() -> dict:
     """Versions that can change a result's bits: jax, jaxlib, numpy, optax."""
     import jaxlib
@@ -133,6 +143,8 @@ class ChunkStore:
     """
 
     def __init__(self, directory, parts: Mapping[str, str], layout: Mapping[str, Any], *, writer: bool = True):
+        if not isinstance(directory, (str, os.PathLike)) or not str(directory):
+            raise ValueError(f"checkpoint_dir must be a folder path, got {directory!r}")
         self.dir = Path(directory)
         self.parts, self.layout, self.writer = dict(parts), dict(layout), writer
 

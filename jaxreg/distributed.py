@@ -122,6 +122,18 @@ def data_mesh_of(data) -> Optional[Mesh]:
     return meshes.pop() if meshes else None
 
 
+def model_mesh(data, devices) -> Mesh:
+    """The mesh a grid's models are sharded on (axis ``"grid"``): the 2-D mesh of per-host data
+    (:func:`process_local_data`), else ``Mesh(devices, ("grid",))``."""
+    mesh = data_mesh_of(data)
+    if mesh is None:
+        return Mesh(np.asarray(devices, dtype=object), ("grid",))
+    if set(devices) != set(mesh.devices.flat):
+        raise ValueError("devices must be those of the data's mesh (distributed.process_local_data); "
+                         "leave devices=None")
+    return mesh
+
+
 def allgather(x) -> np.ndarray:
     """``(process_count, ...)``: every process's ``x`` (same shape everywhere), on every process."""
     x = np.asarray(x)

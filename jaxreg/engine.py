@@ -41,10 +41,10 @@ from typing import Any, Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxreg import checkpoint, distributed, optim, validation
-from jaxreg.distributed import put, to_host
+from jaxreg.distributed import model_mesh, put, to_host  # noqa: F401 (model_mesh re-exported)
 from jaxreg.config import Hyper, TrainConfig, TrainData
 from jaxreg.objective import Objective
 from jaxreg.prepare import SETS, as_key, check_data, check_params
@@ -224,7 +224,7 @@ def train_models(objective: Objective, config: TrainConfig, data: TrainData, hyp
     if not isinstance(keep_history, bool):
         raise ValueError(f"keep_history must be True or False, got {keep_history!r}")
     chunk_size, devices = check_layout(chunk_size, memory_budget, devices)
-    mesh = model_mesh(data, devices)
+    mesh = distributed.model_mesh(data, devices)
     shard, replicated = NamedSharding(mesh, P("grid")), NamedSharding(mesh, P())
     c, n_chunks = plan_chunks(objective, config, data, G, chunk_size=chunk_size, memory_budget=memory_budget,
                               n_devices=mesh.shape["grid"], extra=tuple(sorted(hypers.extra)))
@@ -251,7 +251,9 @@ def train_models(objective: Objective, config: TrainConfig, data: TrainData, hyp
     like = kept(jax.eval_shape(program, *inputs(0)))  # the output structure; nothing is compiled
     store = None
     if checkpoint_dir is not None:
-        parts = _fingerprints(objective, config, data, hypers, keys, params0, init_scale, model_data, merge_data)
+        parts = checkpoint.fingerprints(data, objective=objective, config=config, hypers=hypers, keys=keys,
+                                        params0=params0, init_scale=init_scale, model_data=model_data,
+                                        merge_data=merge_data)
         store = checkpoint.ChunkStore(checkpoint_dir, parts, {"n_models": G, "chunk_size": c, "keep_history": keep_history},
                                       writer=jax.process_index() == 0).open()
     outputs = jax.tree_util.tree_map(lambda s: np.empty((G,) + s.shape[1:], s.dtype), like)
@@ -282,28 +284,6 @@ def train_models(objective: Objective, config: TrainConfig, data: TrainData, hyp
         bar.advance(keep)
     result, final = outputs
     return EngineResult(result, final, c, n_chunks, int(done.sum()))
-
-
-def model_mesh(data: TrainData, devices) -> Mesh:
-    """The mesh the models are sharded on (axis ``"grid"``): the 2-D mesh of per-host data
-    (:func:`jaxreg.distributed.process_local_data`), else ``Mesh(devices, ("grid",))``."""
-    mesh = distributed.data_mesh_of(data)
-    if mesh is None:
-        return Mesh(np.asarray(devices, dtype=object), ("grid",))
-    if set(devices) != set(mesh.devices.flat):
-        raise ValueError("devices must be those of the data's mesh (distributed.process_local_data); "
-                         "leave devices=None")
-    return mesh
-
-
-def _fingerprints(objective, config, data, hypers, keys, params0, init_scale, model_data, merge_data) -> dict:
-    """What the checkpoint of a grid is keyed by: one fingerprint per input (data: combined over
-    the processes, each holding its rows)."""
-    fp = checkpoint.fingerprint
-    return {"objective": fp(objective), "config": fp(config), "hypers": fp(hypers), "keys": fp(keys),
-            "params0": fp(params0), "init_scale": fp(init_scale), "model_data": fp(model_data),
-            "merge_data": fp(merge_data), "data": distributed.combined_digest(fp(data)),
-            "software": fp(checkpoint.software())}
 
 
 def stack_hypers(n: int, hyper: Hyper = Hyper(), **columns) -> Hyper:

@@ -233,11 +233,9 @@ def _checkpoint_folder(directory, objective, config, data, grid, base, key, init
     chunks in a subfolder (the engine's own manifest keys them by every engine input)."""
     from pathlib import Path
 
-    from jaxreg import checkpoint, distributed
+    from jaxreg import checkpoint
 
-    fp = checkpoint.fingerprint
-    parts = {"objective": fp(objective), "config": fp(config), "grid": fp(grid), "hyper": fp(base),
-             "data": distributed.combined_digest(fp(data)), "key": fp(key), "init_params": fp(init_params),
-             "init_scale": fp(init_scale), "keep_history": fp(keep_history), "software": fp(checkpoint.software())}
+    parts = checkpoint.fingerprints(data, objective=objective, config=config, grid=grid, hyper=base, key=key,
+                                    init_params=init_params, init_scale=init_scale, keep_history=keep_history)
     checkpoint.ChunkStore(directory, parts, {}, writer=jax.process_index() == 0).open()
     return Path(directory)

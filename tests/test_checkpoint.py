@@ -17,13 +17,9 @@ from jaxreg import checkpoint, engine
 from jaxreg.checkpoint import fingerprint
 from jaxreg.objective import Objective
 from jaxreg.sweep import sweep
-from jaxreg.train import Hyper, TrainConfig, prepare_data
+from jaxreg.train import Hyper, TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OBJ = Objective("logistic")
-CFG = TrainConfig(method="minibatch", batch_size=8, n_epochs=4, eval_every=2)
-GRID = {"penalty": ["l1", "l2"], "lam": [0.1, 0.01], "learning_rate": [0.1, 0.5], "seed": [0, 1]}  # 16 models
-
 SETUP = """
 import jax, numpy as np
 jax.config.update("jax_enable_x64", True)
@@ -36,7 +32,9 @@ rng = np.random.default_rng(0)
 X = rng.normal(size=(40, 3)); y = (X @ [1.5, -1.0, 0.5] + rng.normal(size=40) > 0).astype(float)
 DATA = prepare_data(OBJ, CFG, X, y, X[:12] + 0.3, y[:12])
 """
-exec(SETUP)  # the same data and grid here as in the killed subprocess
+_setup = {}
+exec(SETUP, _setup)  # the same data here as in the killed subprocess
+OBJ, CFG, GRID, DATA = (_setup[k] for k in ("OBJ", "CFG", "GRID", "DATA"))  # 16 models
 
 KILLED = SETUP + textwrap.dedent("""
     import os, signal, sys
@@ -64,7 +62,7 @@ def leaves_equal(a, b):
 
 
 def run_sweep(**kw):
-    return sweep(OBJ, DATA, CFG, GRID, key=3, init_scale=0.1, chunk_size=4, **kw)  # noqa: F821
+    return sweep(OBJ, DATA, CFG, GRID, key=3, init_scale=0.1, chunk_size=4, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +96,9 @@ def test_sigkill_mid_sweep_then_resume_gives_the_same_bits(tmp_path, uninterrupt
 def test_another_grid_data_or_key_in_the_same_folder_is_refused(tmp_path, uninterrupted):
     folder = tmp_path / "ck"
     run_sweep(checkpoint_dir=folder)
-    X2 = np.asarray(DATA.train.X).copy()  # noqa: F821
+    X2 = np.asarray(DATA.train.X).copy()
     X2[0, 0] += 1e-9
-    data2 = DATA._replace(train=DATA.train._replace(X=X2))  # noqa: F821
+    data2 = DATA._replace(train=DATA.train._replace(X=X2))
     cases = [(dict(grid={**GRID, "lam": [0.1, 0.02]}), r"grid differs"),
              (dict(data=data2), r"data differs"),
              (dict(key=4), r"key differs"),
@@ -108,17 +106,20 @@ def test_another_grid_data_or_key_in_the_same_folder_is_refused(tmp_path, uninte
               r"config differs"),
              (dict(keep_history=False), r"keep_history differs")]
     for change, match in cases:
-        kw = dict(objective=OBJ, data=DATA, config=CFG, grid=GRID, key=3, init_scale=0.1, chunk_size=4)  # noqa: F821
+        kw = dict(objective=OBJ, data=DATA, config=CFG, grid=GRID, key=3, init_scale=0.1, chunk_size=4)
         kw.update(change)
         with pytest.raises(ValueError, match=f"checkpoint_dir .* holds the chunks of another grid: {match}"):
             sweep(checkpoint_dir=folder, **kw)
     hypers = engine.stack_hypers(16, Hyper(), learning_rate=np.linspace(0.1, 1.0, 16))
-    engine.train_models(OBJ, CFG, DATA, hypers, chunk_size=4, checkpoint_dir=tmp_path / "e")  # noqa: F821
+    engine.train_models(OBJ, CFG, DATA, hypers, chunk_size=4, checkpoint_dir=tmp_path / "e")
     with pytest.raises(ValueError, match=r"layout chunk_size \(4 there, 8 here\)"):
-        engine.train_models(OBJ, CFG, DATA, hypers, chunk_size=8, checkpoint_dir=tmp_path / "e")  # noqa: F821
+        engine.train_models(OBJ, CFG, DATA, hypers, chunk_size=8, checkpoint_dir=tmp_path / "e")
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="checkpoint_dir .* is a file"):
         run_sweep(checkpoint_dir=tmp_path / "file")
+    for bad in (5, "", ["a"]):
+        with pytest.raises(ValueError, match="checkpoint_dir must be a folder path"):
+            run_sweep(checkpoint_dir=bad)
 
 
 def test_keep_history_false_keeps_only_final_metrics(uninterrupted, tmp_path):
@@ -137,7 +138,7 @@ def scaled(schedule, scale=0.5):
 
 def test_fingerprints_are_stable_and_tell_inputs_apart():
     cfg = TrainConfig(optimizer=scaled, n_epochs=3)
-    here = fingerprint((OBJ, cfg, DATA))  # noqa: F821
+    here = fingerprint((OBJ, cfg, DATA))
     code = SETUP + textwrap.dedent("""
         import optax
         from jaxreg.checkpoint import fingerprint
