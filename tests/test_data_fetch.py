@@ -319,7 +319,8 @@ def test_bad_gz_in_the_user_dir_names_the_file(env, damage):
 
 
 FETCH_IN_CHILD = """
-import os, sys, pathlib
+import os, signal, sys, pathlib
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as at a terminal (a background CI job ignores it)
 from jaxreg.data import remote
 remote.registry_answers = lambda url, timeout=None: None  # the fake npm's registry answers
 cache = pathlib.Path(sys.argv[1])
@@ -378,9 +379,15 @@ def test_an_interrupted_npm_fetch_ends_npm_and_removes_its_temp_dir(env, monkeyp
     child, pids, tmpdir, workdir = _start_fetch_child(env, marks)
     assert workdir.parent == tmpdir and workdir.name.startswith("jaxreg-npm-")
     child.send_signal(sig)
-    out, err = child.communicate(timeout=30)
+    try:
+        out, err = child.communicate(timeout=30)
+    finally:  # whatever happens, leave nothing running
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+        gone = _gone(pids)
     assert child.returncode != 0 and ("KeyboardInterrupt" in err if sig == signal.SIGINT else child.returncode == 143)
-    assert _gone(pids), "npm (or its child) outlived the interrupt"
+    assert gone, "npm (or its child) outlived the interrupt"
     assert not workdir.exists() and list(tmpdir.iterdir()) == []
 
 
@@ -393,7 +400,7 @@ def test_after_sigkill_npm_dies_too_and_the_next_run_cleans_up(env, monkeypatch)
     partial.write_bytes(b"\0" * 1000)
     child.kill()  # SIGKILL, the python process only
     child.communicate(timeout=30)
-    assert _gone(pids), "npm outlived its killed parent"
+    assert _gone(pids), "npm outlived its killed parent"  # (_gone kills what is left either way)
     assert workdir.exists() and partial.exists()  # nothing could clean up then
     monkeypatch.setattr(remote.tempfile, "tempdir", str(tmpdir))
     assert ensure_mnist(env.src, verbose=False) == env.src  # any later run
