@@ -171,6 +171,11 @@ def _keys(keys, G: int):
     if keys is None or isinstance(keys, (int, np.integer)):
         return as_key(keys, "keys"), False
     typed = isinstance(keys, jax.Array) and jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
+    if typed:  # host arrays are sliced into chunks: threefry keys as their raw data (the same bits)
+        if str(jax.random.key_impl(keys)) != "threefry2x32":
+            raise ValueError(f"keys: typed keys of the {jax.random.key_impl(keys)} generator are not supported; "
+                             "use jax.random.key(seed) (threefry) or an int seed")
+        keys, typed = jax.random.key_data(keys), False
     shape = np.shape(keys)
     if shape == (() if typed else (2,)):
         return as_key(keys, "keys"), False

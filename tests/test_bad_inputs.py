@@ -166,6 +166,13 @@ def test_int_seeds_and_none_are_keys_and_other_keys_are_named():
     vl = meta.make_val_loss(LOGISTIC, cfg, data, None, 42, horizon=3)
     assert float(vl([0.0])[0]) == float(meta.make_val_loss(LOGISTIC, cfg, data, None, jax.random.PRNGKey(42),
                                                            horizon=3)([0.0])[0])
+    # typed keys (jax.random.key) give the bits of the raw ones, in train and in the grid engine
+    for grid in ({"seed": [0, 1]}, {"learning_rate": [0.1, 0.2]}):
+        np.testing.assert_array_equal(sweep(LOGISTIC, data, cfg, grid, key=jax.random.key(42)).flat.params["W"],
+                                      sweep(LOGISTIC, data, cfg, grid, key=42).flat.params["W"])
+    same(train(LOGISTIC, data, Hyper(), cfg, key=jax.random.key(3)), train(LOGISTIC, data, Hyper(), cfg, key=3))
+    with pytest.raises(ValueError, match="keys: typed keys of the rbg generator"):
+        sweep(LOGISTIC, data, cfg, {"seed": [0]}, key=jax.random.key(0, impl="rbg"))
     for bad in ("seed", 1.5, -1, 2**70, True, np.zeros(3, np.uint32), [0, 1]):
         for call in (lambda k: train(LOGISTIC, data, Hyper(), cfg, key=k),
                      lambda k: sweep(LOGISTIC, data, cfg, {"seed": [0]}, key=k),
