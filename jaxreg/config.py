@@ -86,6 +86,10 @@ class TrainConfig:
     grad: ``"closed_form"`` (the derived gradients of grads.py) or ``"autodiff"`` (jax.grad).
     remat: wrap each record's block of epochs in ``jax.checkpoint`` (reverse-mode memory
       O(records + eval_every) instead of O(updates)).
+    diverge_ratio: R of the exploding-loss rule (:mod:`jaxreg.train`): with ``record_history``,
+      a model whose mean training loss at an evaluation is not finite or exceeds
+      ``R · max(L(θ₀), 1e-6)`` is flagged ``diverged`` and frozen; None turns the rule off (a
+      non-finite parameter is always flagged).
     step_trace: optional ``(params, opt_state) -> pytree`` recorded after every update (e.g. the
       learning rate an online hypergradient optimizer has adapted); ``TrainResult.trace`` stacks
       it over the updates.
@@ -108,6 +112,7 @@ class TrainConfig:
     grad: str = "closed_form"
     remat: bool = False
     step_trace: Optional[Callable] = None
+    diverge_ratio: Optional[float] = 1e6
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -140,6 +145,9 @@ class TrainConfig:
         if self.stop_tol is not None:
             object.__setattr__(self, "stop_tol", validation.check_scalar(self.stop_tol, "stop_tol", low=0,
                                                                          low_inclusive=False))
+        if self.diverge_ratio is not None:
+            object.__setattr__(self, "diverge_ratio", validation.check_scalar(
+                self.diverge_ratio, "diverge_ratio", low=1.0, low_inclusive=False))
         for name in ("record_history", "remat"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")

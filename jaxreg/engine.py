@@ -17,11 +17,20 @@ Initial weights: ``params0`` (shared, or one per model), else N(0, init_scale²)
 
 Chunks: ``chunk_size`` models per call (default ``memory_budget // model_bytes``), a multiple of
 the device count; the last chunk is padded by repeating its last model, so one program serves
-every chunk. Devices: the model axis is sharded over ``Mesh(devices, ("grid",))`` with
-``NamedSharding(mesh, P("grid"))``, shared inputs replicated (``P()``). Inputs are built with
-``jax.make_array_from_callback`` (each process feeds only its addressable shards) and outputs
-gathered with ``multihost_utils.process_allgather`` when not fully addressable, so the same code
-runs after ``jax.distributed.initialize()`` with every process getting the full result.
+every chunk. The outputs are preallocated host arrays each chunk is copied into (host memory:
+the result plus one chunk). ``keep_history=False`` drops the per-record history of each chunk.
+``checkpoint_dir``: each finished chunk is written there atomically, keyed by fingerprints of
+every input (:mod:`jaxreg.checkpoint`); a rerun loads the chunks it finds instead of training
+them, so a killed grid resumes where it stopped and returns the same bits.
+
+Devices and processes: the model axis is sharded over ``Mesh(devices, ("grid",))`` with
+``NamedSharding(mesh, P("grid"))``, shared inputs replicated (``P()``); per-host data
+(:func:`jaxreg.distributed.process_local_data`) bring their own 2-D mesh ``("grid", "data")``,
+rows sharded over the processes. Inputs are built with ``jax.make_array_from_callback`` (each
+process feeds only its addressable shards) and outputs gathered with
+``multihost_utils.process_allgather``, so after :func:`jaxreg.distributed.initialize` every
+process gets the full result (:mod:`jaxreg.distributed`); process 0 alone writes checkpoints
+and shows progress.
 """
 from __future__ import annotations
 
@@ -32,9 +41,10 @@ from typing import Any, Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding, PartitionSpec as P
 
-from jaxreg import optim, validation
+from jaxreg import checkpoint, distributed, optim, validation
+from jaxreg.distributed import model_mesh, put, to_host  # noqa: F401 (model_mesh re-exported)
 from jaxreg.config import Hyper, TrainConfig, TrainData
 from jaxreg.objective import Objective
 from jaxreg.prepare import SETS, as_key, check_data, check_params
@@ -48,12 +58,13 @@ class EngineResult(NamedTuple):
     """result: a :class:`~jaxreg.train.TrainResult` whose leaves have a leading ``(G,)`` axis
     (NumPy, input order); final: ``{"train_loss", ..., "test_acc"}`` -> ``(G,)``, the mean data
     loss and accuracy of each model's selected weights (NaN for a set not given); chunk_size,
-    n_chunks: how the models were run."""
+    n_chunks: how the models were run; n_loaded: chunks read from ``checkpoint_dir``."""
 
     result: TrainResult
     final: dict
     chunk_size: int
     n_chunks: int
+    n_loaded: int = 0  # chunks read back from checkpoint_dir instead of trained
 
 
 def opt_state_copies(objective: Objective, config: TrainConfig, n_features: int, extra=()) -> float:
@@ -94,9 +105,16 @@ def check_layout(chunk_size, memory_budget, devices):
     if chunk_size is not None:
         chunk_size = validation.check_scalar(chunk_size, "chunk_size", low=1, integer=True)
     validation.check_scalar(memory_budget, "memory_budget", low=0, low_inclusive=False)
+    if devices is not None and (isinstance(devices, (str, bytes)) or not hasattr(devices, "__iter__")):
+        raise ValueError(f"devices must be a list of jax devices (e.g. jax.devices()[:2]), got {devices!r}")
     devices = list(jax.devices() if devices is None else devices)
     if not devices:
         raise ValueError("devices must name at least one device (default: jax.devices())")
+    bad = [d for d in devices if not isinstance(d, jax.Device)]
+    if bad:
+        raise ValueError(f"devices must be jax devices (e.g. jax.devices()[:2]), got {bad[0]!r}")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"devices must not repeat a device, got {devices}")
     return chunk_size, devices
 
 
@@ -137,20 +155,6 @@ def _program(objective: Objective, config: TrainConfig, key_axis, params_axis, i
     return jax.jit(jax.vmap(one, in_axes=(0, key_axis, params_axis, scale_axis, md_axis, None)))
 
 
-def put(x, sharding):
-    """A global array with ``sharding`` from the host array ``x`` (identical on every process)."""
-    x = np.asarray(x)
-    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
-
-
-def to_host(x):
-    """A NumPy copy of the global array ``x`` on every process."""
-    if x.is_fully_addressable:
-        return np.asarray(x)
-    from jax.experimental import multihost_utils
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-
-
 def _n_models(hypers: Hyper) -> int:
     sizes = {np.shape(v)[0] if np.ndim(v) else None for v in jax.tree_util.tree_leaves(hypers)}
     if len(sizes) != 1 or None in sizes:
@@ -167,6 +171,11 @@ def _keys(keys, G: int):
     if keys is None or isinstance(keys, (int, np.integer)):
         return as_key(keys, "keys"), False
     typed = isinstance(keys, jax.Array) and jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
+    if typed:  # host arrays are sliced into chunks: threefry keys as their raw data (the same bits)
+        if str(jax.random.key_impl(keys)) != "threefry2x32":
+            raise ValueError(f"keys: typed keys of the {jax.random.key_impl(keys)} generator are not supported; "
+                             "use jax.random.key(seed) (threefry) or an int seed")
+        keys, typed = jax.random.key_data(keys), False
     shape = np.shape(keys)
     if shape == (() if typed else (2,)):
         return as_key(keys, "keys"), False
@@ -179,7 +188,8 @@ def _keys(keys, G: int):
 def train_models(objective: Objective, config: TrainConfig, data: TrainData, hypers: Hyper, *,
                  keys=None, params0: Any = None, init_scale=0.0, model_data: Any = None,
                  merge_data: Optional[Callable] = None, chunk_size: Optional[int] = None,
-                 memory_budget: float = 2 * 2**30, devices=None, progress=None) -> EngineResult:
+                 memory_budget: float = 2 * 2**30, devices=None, progress=None, checkpoint_dir=None,
+                 keep_history: bool = True) -> EngineResult:
     """Train G models in one compiled program (module docstring); returns an :class:`EngineResult`.
 
     hypers: a :class:`Hyper` whose every leaf has a leading ``(G,)`` axis (already validated,
@@ -190,7 +200,11 @@ def train_models(objective: Objective, config: TrainConfig, data: TrainData, hyp
       ``(data, model_data_of_one_model) -> TrainData`` that merges it inside the program.
     chunk_size, memory_budget: models per compiled call (default ``memory_budget //
       model_bytes``). devices: default ``jax.devices()``. progress: None (a bar on a terminal),
-      True/False, or a :class:`~jaxreg.progress.ProgressBar` to advance once per chunk.
+      True/False, or a :class:`~jaxreg.progress.ProgressBar` to advance by models.
+    checkpoint_dir: a folder to keep finished chunks in (:mod:`jaxreg.checkpoint`); a rerun
+      with the same inputs loads them instead of training them again.
+    keep_history: False drops each chunk's per-record history once it is trained
+      (``result.history`` is None): the result then grows with the models, not the records.
     """
     check_data(objective, config, data)
     G = _n_models(hypers)
@@ -212,34 +226,69 @@ def train_models(objective: Objective, config: TrainConfig, data: TrainData, hyp
         init_scale = validation.check_scalar(init_scale, "init_scale", low=0.0)
     if (model_data is None) != (merge_data is None):
         raise ValueError("model_data and merge_data go together")
+    if not isinstance(keep_history, bool):
+        raise ValueError(f"keep_history must be True or False, got {keep_history!r}")
     chunk_size, devices = check_layout(chunk_size, memory_budget, devices)
-    mesh = Mesh(np.asarray(devices), ("grid",))
+    mesh = distributed.model_mesh(data, devices)
     shard, replicated = NamedSharding(mesh, P("grid")), NamedSharding(mesh, P())
     c, n_chunks = plan_chunks(objective, config, data, G, chunk_size=chunk_size, memory_budget=memory_budget,
-                              n_devices=len(devices), extra=tuple(sorted(hypers.extra)))
+                              n_devices=mesh.shape["grid"], extra=tuple(sorted(hypers.extra)))
     program = _program(objective, config, 0 if keys_batched else None, params_axis, init_inside,
                        None if scale_batched else float(init_scale), merge_data)
-    shared = lambda tree: jax.tree_util.tree_map(lambda a: put(a, replicated), tree)  # noqa: E731
+    shared = lambda tree: jax.tree_util.tree_map(  # noqa: E731
+        lambda a: a if distributed.data_mesh_of(a) is not None else put(a, replicated), tree)
     data_dev = shared(data)
     key_dev = None if keys_batched else shared(keys)
     p0_dev = None if params0 is None or params_axis == 0 else shared(params0)
     hypers = jax.tree_util.tree_map(lambda a: np.asarray(a, dtype), hypers)
-    bar = progress if isinstance(progress, ProgressBar) else ProgressBar(n_chunks, enabled=progress)
-
+    scales = np.asarray(init_scale, dtype) if scale_batched else None
     padded = np.concatenate([np.arange(G), np.full(n_chunks * c - G, G - 1)])
-    outputs = []
-    for start in range(0, len(padded), c):
-        members = padded[start:start + c]
+
+    def inputs(k):
+        members = padded[k * c:(k + 1) * c]
         pick = lambda tree: jax.tree_util.tree_map(lambda a: put(np.asarray(a)[members], shard), tree)  # noqa: E731
-        out = program(pick(hypers), pick(keys) if keys_batched else key_dev,
-                      pick(params0) if params_axis == 0 else p0_dev,
-                      pick(np.asarray(init_scale, dtype)) if scale_batched else None,
-                      None if model_data is None else pick(model_data), data_dev)
-        keep = min(c, G - start)
-        outputs.append(jax.tree_util.tree_map(lambda a: to_host(a)[:keep], out))
-        bar.advance()
-    result, final = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *outputs)
-    return EngineResult(result, final, c, n_chunks)
+        return (pick(hypers), pick(keys) if keys_batched else key_dev, pick(params0) if params_axis == 0 else p0_dev,
+                None if scales is None else pick(scales), None if model_data is None else pick(model_data), data_dev)
+
+    def kept(out):  # what is kept of one chunk's outputs
+        return out if keep_history else (out[0]._replace(history=None), out[1])
+
+    like = kept(jax.eval_shape(program, *inputs(0)))  # the output structure; nothing is compiled
+    store = None
+    if checkpoint_dir is not None:
+        parts = checkpoint.fingerprints(data, objective=objective, config=config, hypers=hypers, keys=keys,
+                                        params0=params0, init_scale=init_scale, model_data=model_data,
+                                        merge_data=merge_data)
+        store = checkpoint.ChunkStore(checkpoint_dir, parts, {"n_models": G, "chunk_size": c, "keep_history": keep_history},
+                                      writer=jax.process_index() == 0).open()
+    outputs = jax.tree_util.tree_map(lambda s: np.empty((G,) + s.shape[1:], s.dtype), like)
+
+    def fill(k, out):  # the chunk's real (unpadded) members into the preallocated outputs
+        rows = slice(k * c, min((k + 1) * c, G))
+        jax.tree_util.tree_map(lambda dst, src: dst.__setitem__(rows, src[:rows.stop - rows.start]), outputs, out)
+
+    done = np.zeros(n_chunks, bool)
+    for k in range(n_chunks if store is not None else 0):
+        out = store.load(k, like)
+        if out is not None:
+            fill(k, out)
+            done[k] = True
+    done = distributed.allgather(done).all(axis=0)  # held by every process (else trained again by all)
+    bar = progress if isinstance(progress, ProgressBar) else ProgressBar(
+        G, unit="models", enabled=progress if jax.process_index() == 0 else False)
+    for k in range(n_chunks):
+        keep = min(c, G - k * c)
+        if done[k]:
+            bar.skip(keep)
+            continue
+        out = jax.tree_util.tree_map(to_host, kept(program(*inputs(k))))
+        if store is not None:
+            store.save(k, out)
+        fill(k, out)
+        del out  # the chunk's outputs go before the next chunk runs
+        bar.advance(keep)
+    result, final = outputs
+    return EngineResult(result, final, c, n_chunks, int(done.sum()))
 
 
 def stack_hypers(n: int, hyper: Hyper = Hyper(), **columns) -> Hyper:

@@ -27,11 +27,15 @@ def prepare_data(objective: Objective, config: TrainConfig, X_train, y_train, X_
                  y_holdout=None, X_test=None, y_test=None, dtype=None) -> TrainData:
     """Validate raw arrays for ``objective`` and ``config``; return a :class:`TrainData`.
 
-    Raises ``ValueError`` naming the argument: shapes, labels, NaN/inf, a batch larger than the
-    training set, a hold-out set missing where early stopping needs one.
+    ``dtype``: float32 or float64 (default: that of ``X_train``; integers and half precision
+    become float32, float64 becomes float32 unless ``jax_enable_x64``).
+    Raises ``ValueError`` naming the argument: shapes, ragged rows, complex or non-numeric
+    values, labels, NaN/inf, a batch larger than the training set, a hold-out set missing where
+    early stopping needs one, another dtype.
     """
     X, y = validation.check_batch(X_train, y_train, objective, ("X_train", "y_train"))
-    dtype = dtype or X.dtype
+    # a given dtype must be a precision JAX computes in; else X's, float64 -> float32 without x64
+    dtype = validation.check_float_dtype(dtype) if dtype is not None else jax.dtypes.canonicalize_dtype(X.dtype)
     # real-valued targets compute in the model's precision; labels keep their integer/0-1 dtype
     y_dtype = dtype if objective.record.target == "real" else None
     sets = [Batch(jnp.asarray(X, dtype), jnp.asarray(y, y_dtype))]
@@ -88,13 +92,39 @@ def check_data(objective: Objective, config: TrainConfig, data, name: str = "dat
         d = X.shape[1] if d is None else d
         if X.shape[1] != d:
             raise ValueError(f"{where}.X has {X.shape[1]} features, expected {d} (as in {name}.train.X)")
-        if objective.is_multiclass:
-            labels = np.asarray(y)
-            if labels.min() < 0 or labels.max() >= objective.n_classes:
-                raise ValueError(f"{where}.y labels must lie in [0, {objective.n_classes}) for this objective, "
-                                 f"got range [{labels.min()}, {labels.max()}]")
+        _check_targets(objective, y, f"{where}.y")
     _check_config_fits(config, data, f"{name}.holdout")
     return data
+
+
+def _target_stats(y):
+    """(min, max, every value 0 or 1?) of ``y``, also for a global array split over processes
+    (a reduction every process computes alike)."""
+    if isinstance(y, jax.Array) and not y.is_fully_addressable:
+        from jaxreg.distributed import to_host
+
+        stats = jax.jit(lambda v: (jnp.min(v), jnp.max(v), jnp.all((v == 0) | (v == 1))))(y)
+        return tuple(to_host(a).item() for a in stats)
+    v = np.asarray(y)
+    return v.min().item(), v.max().item(), bool(np.all((v == 0) | (v == 1)))
+
+
+def _check_targets(objective: Objective, y, where: str) -> None:
+    """Targets of the kind the objective's loss reads: real numbers, 0/1, or integer labels in
+    [0, C) (data prepared for another objective is refused, e.g. labels 0..9 for C = 3)."""
+    kind, dtype = objective.record.target, np.dtype(y.dtype)
+    if kind == "real":
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise ValueError(f"{where} must be real-valued (floating) for loss={objective.loss!r}, got dtype {dtype}")
+        return
+    if kind == "class" and not jnp.issubdtype(dtype, jnp.integer):
+        raise ValueError(f"{where} must hold integer class labels for loss={objective.loss!r}, got dtype {dtype}")
+    lo, hi, binary = _target_stats(y)
+    if kind == "class" and (lo < 0 or hi >= objective.n_classes):
+        raise ValueError(f"{where} labels must lie in [0, {objective.n_classes}) for this objective, "
+                         f"got range [{lo}, {hi}]")
+    if kind == "binary" and not binary:
+        raise ValueError(f"{where} must be 0/1 for loss={objective.loss!r}, got values in [{lo}, {hi}]")
 
 
 def check_hyper(hyper: Hyper, config: TrainConfig | None = None, dtype=None) -> Hyper:

@@ -1,7 +1,7 @@
 """Progress on stderr, dependency-free: a bar for long sweeps and a log of named steps.
 
-    sweep: chunk 3/10 [===       ] 12.3s               (ProgressBar)
-    [reproduce]    12.3s  softmax tuning ... done in 4.1s  (StepLog)
+    sweep: models 300/1000 [===       ] 12.3s, 24.4 models/s, 28.7s left   (ProgressBar)
+    [reproduce]    12.3s  softmax tuning ... done in 4.1s                   (StepLog)
 
 ``ProgressBar(enabled=None)`` (auto) shows it only when the stream is a terminal, so logs and CI
 output stay clean; ``True``/``False`` force it on/off.
@@ -14,15 +14,23 @@ import time
 from typing import Optional
 
 
-def format_bar(label: str, unit: str, done: int, total: int, elapsed: float, width: int = 10) -> str:
-    """``"{label}: {unit} {done}/{total} [====      ] {elapsed:.1f}s"``."""
+def format_bar(label: str, unit: str, done: int, total: int, elapsed: float, width: int = 10,
+               rate: Optional[float] = None) -> str:
+    """``"{label}: {unit} {done}/{total} [====      ] {elapsed:.1f}s"``, then, given the
+    ``rate`` (units per second), ``", {rate:.3g} {unit}/s, {left:.1f}s left"`` with ``left =
+    (total - done) / rate`` (no time left once done)."""
     filled = int(round(width * done / max(total, 1)))
-    return f"{label}: {unit} {done}/{total} [{'=' * filled}{' ' * (width - filled)}] {elapsed:.1f}s"
+    line = f"{label}: {unit} {done}/{total} [{'=' * filled}{' ' * (width - filled)}] {elapsed:.1f}s"
+    if rate is not None and rate > 0:
+        line += f", {rate:.3g} {unit}/s" + (f", {(total - done) / rate:.1f}s left" if done < total else "")
+    return line
 
 
 class ProgressBar:
-    """Call :meth:`update` after each finished step; the bar is redrawn in place (``\\r``) and
-    ends with a newline at ``total``."""
+    """Call :meth:`advance` after each finished step (or :meth:`skip` for steps that were already
+    done, e.g. chunks read from a checkpoint: they count as done but not in the rate); the bar is
+    redrawn in place (``\\r``) and ends with a newline at ``total``. The rate counts the steps run
+    here since the first one (which includes compiling), so the time left is not inflated."""
 
     def __init__(self, total: int, label: str = "sweep", unit: str = "chunk", enabled=None,
                  stream=None, width: int = 10):
@@ -32,18 +40,30 @@ class ProgressBar:
             enabled = bool(isatty and isatty())
         self.enabled, self.total, self.label, self.unit, self.width = bool(enabled), total, label, unit, width
         self.start = time.perf_counter()
-        self.done = 0
+        self.done = self.skipped = 0
+        self.first = None  # (time, steps run) at the first step run here
 
     def advance(self, n: int = 1) -> None:
         """Count ``n`` more steps done and redraw."""
+        self.update(self.done + n)
+
+    def skip(self, n: int = 1) -> None:
+        """Count ``n`` steps done elsewhere (not in the rate) and redraw."""
+        self.skipped += n
         self.update(self.done + n)
 
     def update(self, done: int) -> None:
         self.done = done
         if not self.enabled:
             return
-        line = format_bar(self.label, self.unit, done, self.total, time.perf_counter() - self.start,
-                          self.width)
+        now = time.perf_counter()
+        ran = done - self.skipped
+        if ran > 0 and self.first is None:
+            self.first = (now, ran)
+        t1, n1 = self.first or (now, 0)
+        # the rate after the first step (which includes compiling), the first step's until then
+        rate = (ran - n1) / (now - t1) if ran > n1 and now > t1 else (ran / (now - self.start) if ran else None)
+        line = format_bar(self.label, self.unit, done, self.total, now - self.start, self.width, rate=rate)
         self.stream.write("\r" + line + ("\n" if done >= self.total else ""))
         self.stream.flush()
 

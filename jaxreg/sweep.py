@@ -150,7 +150,8 @@ class SweepResult:
 def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapping[str, Sequence],
           *, hyper: Hyper = Hyper(), key=None, init_params: Any = None, init_scale: float = 0.0,
           seeds: Optional[Sequence[int]] = None, chunk_size: Optional[int] = None,
-          memory_budget: float = 2 * 2**30, devices=None, progress=None) -> SweepResult:
+          memory_budget: float = 2 * 2**30, devices=None, progress=None, checkpoint_dir=None,
+          keep_history: bool = True) -> SweepResult:
     """Train every configuration of ``grid`` (see the module docstring); returns a SweepResult.
 
     objective, config: as for :func:`jaxreg.train.train`; data: a :class:`TrainData` from
@@ -162,7 +163,13 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
       trailing ``seed`` axis. key, init_params, init_scale: see the module docstring.
     chunk_size: models per compiled call (default: ``memory_budget // model_bytes``, bytes).
     devices: the devices to shard the grid over (default ``jax.devices()``).
-    progress: a bar over chunks on stderr: None = only on a terminal, True/False = on/off.
+    progress: a bar on stderr (models done, rate, time left): None = only on a terminal,
+      True/False = on/off.
+    checkpoint_dir: a folder for finished chunks: a rerun of the same call skips them and
+      returns the same result; a folder written for another objective, config, grid, data or
+      key is refused (ValueError naming what differs). See :mod:`jaxreg.checkpoint`.
+    keep_history: False keeps only the final metrics and outcomes (``history`` is None), so a
+      huge grid's result stays small.
     Raises ValueError (before compiling) naming the bad axis and value.
     """
     # the batch size is checked per batch-size group below
@@ -177,7 +184,10 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
     axes, values, configs = expand_grid(grid, n_train, tuple(base.extra))
     hypers = [check_hyper(hyper_of(c, base), config, dtype) for c in configs]  # names the field if invalid
     chunk_size, devices = engine.check_layout(chunk_size, memory_budget, devices)
+    n_devices = engine.model_mesh(data, devices).shape["grid"]
     key = as_key(key)
+    folder = None if checkpoint_dir is None else _checkpoint_folder(
+        checkpoint_dir, objective, config, data, (axes, values), base, key, init_params, init_scale, keep_history)
 
     groups = {}  # batch size -> flat indices, in grid order
     for i, c in enumerate(configs):
@@ -187,10 +197,10 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
         cfg = config if bs is None else dataclasses.replace(config, method="minibatch", batch_size=bs)
         check_data(objective, cfg, data)
         c, n_chunks = engine.plan_chunks(objective, cfg, data, len(idx), chunk_size=chunk_size,
-                                         memory_budget=memory_budget, n_devices=len(devices),
+                                         memory_budget=memory_budget, n_devices=n_devices,
                                          extra=tuple(sorted(base.extra)))
         plans.append((bs, cfg, idx, c, n_chunks))
-    bar = ProgressBar(sum(p[-1] for p in plans), enabled=progress)
+    bar = ProgressBar(len(configs), unit="models", enabled=progress if jax.process_index() == 0 else False)
     order, outputs = [], []
     for bs, cfg, idx, c, _ in plans:
         stacked = engine.stack_hypers(len(idx), base, **{
@@ -203,10 +213,29 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
         scale = (np.asarray([configs[m]["init_scale"] for m in idx]) if "init_scale" in axes
                  else float(init_scale))
         out = engine.train_models(objective, cfg, data, stacked, keys=keys, params0=init_params,
-                                  init_scale=scale, chunk_size=c, devices=devices, progress=bar)
+                                  init_scale=scale, chunk_size=c, devices=devices, progress=bar,
+                                  checkpoint_dir=None if folder is None else folder / f"batch_size-{bs}",
+                                  keep_history=keep_history)
         outputs.append((out.result, out.final))
         order.append(np.asarray(idx))
     inverse = np.argsort(np.concatenate(order), kind="stable")
-    flat, final = jax.tree_util.tree_map(lambda *a: np.concatenate(a)[inverse], *outputs)
+    if len(outputs) == 1 and np.array_equal(inverse, np.arange(len(inverse))):
+        flat, final = outputs[0]  # one group, already in grid order: no copy of a huge grid's result
+    else:
+        flat, final = jax.tree_util.tree_map(lambda *a: np.concatenate(a)[inverse], *outputs)
     return SweepResult(axes=axes, values=values, flat=flat, final=final, configs=configs,
                        chunk_sizes={p[0]: (p[3], p[4]) for p in plans})
+
+
+def _checkpoint_folder(directory, objective, config, data, grid, base, key, init_params, init_scale, keep_history):
+    """``directory`` after checking its ``manifest.json`` against this sweep (ValueError naming
+    the parts that differ: objective, config, grid, data, ...); each batch-size group keeps its
+    chunks in a subfolder (the engine's own manifest keys them by every engine input)."""
+    from pathlib import Path
+
+    from jaxreg import checkpoint
+
+    parts = checkpoint.fingerprints(data, objective=objective, config=config, grid=grid, hyper=base, key=key,
+                                    init_params=init_params, init_scale=init_scale, keep_history=keep_history)
+    checkpoint.ChunkStore(directory, parts, {}, writer=jax.process_index() == 0).open()
+    return Path(directory)

@@ -11,8 +11,18 @@ The scan runs over *records*: each record is ``eval_every`` epochs of updates fo
 evaluation (loss and accuracy on train, hold-out and test) and one early-stopping decision. The
 optimizer is any optax ``GradientTransformation`` (:mod:`jaxreg.optim`) and stopping is
 pluggable (:mod:`jaxreg.stopping`): the state carries only the rules' own states. A model that
-stops (a rule, ``max_steps``) or diverges (a non-finite parameter) is frozen: its parameters and
-optimiser state stop changing while the other members of a vmapped grid go on.
+stops (a rule, ``max_steps``) or diverges is frozen: its parameters and optimiser state stop
+changing while the other members of a vmapped grid go on.
+
+Divergence: an update that would make a parameter non-finite is refused and flags the model
+(checked at every update); and, with ``record_history`` (the training loss is then evaluated at
+every record anyway), the *exploding-loss rule*: a live model whose mean training data loss
+``L_r`` at record ``r`` is not finite or exceeds ``R · max(L(θ₀), 1e-6)`` (``R =
+config.diverge_ratio``, default 1e6; ``L(θ₀)`` the loss at the start) is flagged diverged and
+frozen at that record. (Gradient descent at a stable step never raises a convex loss above
+``L(θ₀)``; SGD's noise does by small factors; a step beyond the stable range grows it
+geometrically, e.g. 6e6 → 1.7e27 for the squared loss at η = 1e3.) Without history only the
+non-finite check runs (no extra forward pass).
 """
 from __future__ import annotations
 
@@ -169,10 +179,18 @@ def make_trainer(objective: Objective, config: TrainConfig):
                 stopped=state.stopped | stop, active=state.active & ~stop,
                 stop_epoch=jnp.where(stop, epoch, state.stop_epoch).astype(jnp.int32))
 
+        def explode_check(state: TrainState, tr_loss):
+            bad = state.active & ~(tr_loss <= config.diverge_ratio * jnp.maximum(loss0, 1e-6))  # NaN: bad
+            return state._replace(diverged=state.diverged | bad, active=state.active & ~bad)
+
         def record(state: TrainState, r):
             first = r * config.eval_every
             state, trace = run_block(state, first)
             epoch = first + config.eval_every
+            if config.record_history:
+                tr_loss, tr_acc = evaluate(objective, state.params, data.train)
+                if config.diverge_ratio is not None:
+                    state = explode_check(state, tr_loss)
             if config.record_history or eval_rule is not None:
                 h_loss, h_acc = evaluate(objective, state.params, data.holdout)
             if eval_rule is not None:
@@ -181,7 +199,6 @@ def make_trainer(objective: Objective, config: TrainConfig):
                 state = state._replace(selected=state.params)
             if not config.record_history:
                 return state, (None, trace)
-            tr_loss, tr_acc = evaluate(objective, state.params, data.train)
             te_loss, te_acc = evaluate(objective, state.params, data.test)
             lr = schedule(jnp.asarray(jnp.minimum(state.n_updates, max_steps) - 1).clip(0))
             hist = History(
@@ -193,6 +210,8 @@ def make_trainer(objective: Objective, config: TrainConfig):
                 active=state.active)
             return state, (hist, trace)
 
+        check = config.record_history and config.diverge_ratio is not None
+        loss0 = evaluate(objective, params0, data.train)[0] if check else None
         false = jnp.asarray(False)
         state0 = TrainState(
             params=params0, opt_state=opt.init(params0), n_updates=jnp.asarray(0, jnp.int32),

@@ -11,16 +11,32 @@ from numbers import Real
 import numpy as np
 
 
+def as_array(x, name: str) -> np.ndarray:
+    """``np.asarray(x)``; a ragged nesting of lists (or anything NumPy cannot make an array of)
+    is a ValueError naming ``name``."""
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{name} must be a rectangular array (rows of equal length), got a ragged or "
+                         f"mixed sequence ({e})") from None
+    if arr.dtype == object:
+        raise ValueError(f"{name} must be a rectangular array of numbers, got an object array "
+                         f"(ragged rows or mixed types?)")
+    return arr
+
+
 def as_features(X, name: str = "X", *, dtype=None) -> np.ndarray:
-    """A finite, non-empty 2-D float array ``(n_samples, n_features)``."""
-    arr = np.asarray(X)
+    """A finite, non-empty 2-D float array ``(n_samples, n_features)``; integers become float32,
+    half precision (float16, bfloat16) is promoted to float32."""
+    arr = as_array(X, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(dtype or (arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float32))
+    floating = np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize >= 4
+    arr = arr.astype(dtype or (arr.dtype if floating else np.float32))
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or inf ({int(np.sum(~np.isfinite(arr)))} entries)")
     return arr
@@ -28,13 +44,13 @@ def as_features(X, name: str = "X", *, dtype=None) -> np.ndarray:
 
 def as_targets(y, objective, n_samples: int, name: str = "y") -> np.ndarray:
     """Targets matching ``objective``: reals (squared), 0/1 (logistic), ints in [0, C) (multiclass)."""
-    arr = np.asarray(y)
+    arr = as_array(y, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (n_samples,), got shape {arr.shape}")
     if arr.shape[0] != n_samples:
         raise ValueError(f"{name} has {arr.shape[0]} entries but X has {n_samples} rows")
-    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if (not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{name} must be numeric (real numbers), got dtype {arr.dtype}")
     if not np.all(np.isfinite(arr.astype(np.float64))):
         raise ValueError(f"{name} contains NaN or inf")
     if objective.record.target == "real":
@@ -95,3 +111,21 @@ def check_values(values, name: str, **kwargs) -> np.ndarray:
     for i, v in enumerate(arr):
         check_scalar(v, f"{name}[{i}]", **kwargs)
     return arr
+
+
+def check_float_dtype(dtype, name: str = "dtype"):
+    """``dtype`` as float32 or float64 (the precisions jaxreg computes in; float64 needs
+    ``jax_enable_x64``); ValueError naming ``name`` otherwise."""
+    import jax
+
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"{name} must be a floating dtype (float32 or float64), got {dtype!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {dt.name}"
+                         + (" (half precision is too coarse for these losses and solvers)" if dt.kind == "f" else ""))
+    if dt == np.float64 and not jax.config.jax_enable_x64:
+        raise ValueError(f"{name}=float64 needs 64-bit JAX: jax.config.update('jax_enable_x64', True) first "
+                         "(or use float32)")
+    return dt

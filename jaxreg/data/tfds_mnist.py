@@ -15,7 +15,8 @@ after reading, whatever order TFDS stored the records in.
 Preparation happens once; the assembled arrays are also memoised in
 ``<cache>/tfds/jaxreg_mnist-<key>.npz`` (written atomically, ``key`` derived
 from the IDX MD5 table and the builder version), so later loads take well
-under a second.  Nothing here opens a network connection: TFDS's GCS access
+under a second; a memo that is truncated, unreadable or whose arrays do not have the IDX files'
+MD5 sums is rebuilt.  Nothing here opens a network connection: TFDS's GCS access
 is off (``try_download_gcs=False``) and a manual-dir builder downloads
 nothing.
 """
@@ -27,6 +28,8 @@ import hashlib
 import io
 import os
 import sys
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -175,15 +178,19 @@ def _save_memo(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _load_memo(path: Path) -> dict[str, np.ndarray] | None:
+    """The memo's arrays if it reads back whole and each array is, byte for byte, its IDX file
+    (the MD5 of its IDX encoding is the file's, ``idx.MNIST_MD5``); else None (it is rebuilt)."""
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ARRAY_KEYS}
-    except (OSError, KeyError, ValueError, EOFError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
         return None
-    if any(arrays[k].dtype != np.uint8 for k in ARRAY_KEYS) or \
-            arrays["train_images"].shape[0] != arrays["train_labels"].shape[0] or \
-            arrays["test_images"].shape[0] != arrays["test_labels"].shape[0]:
-        return None
+    for name, key in zip(idx.MNIST_FILES, ARRAY_KEYS):
+        try:
+            if idx.idx_md5(arrays[key]) != idx.MNIST_MD5[name]:
+                return None
+        except ValueError:  # not uint8, or another number of dimensions
+            return None
     return arrays
 
 
@@ -199,6 +206,9 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, verbose: bool = Tru
     arrays = _load_memo(memo) if memo.exists() else None
     if arrays is not None:
         return arrays
+    if memo.exists() and verbose:
+        print(f"[jaxreg data] {memo} is unreadable or does not match the IDX checksums: rebuilding it",
+              file=sys.stderr)
     for attempt in ("prepared", "re-prepared"):
         if verbose:
             print(f"[jaxreg data] TFDS dataset in {tfds_data_dir()}", file=sys.stderr)

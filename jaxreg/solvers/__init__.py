@@ -22,10 +22,12 @@ one ``X̃ᵀr`` (X̃ᵀ stored: 3x faster on CPU).
   returning x⁺: ``dist(0, ∂J(x⁺)) ≤ ‖G‖ + ‖∇f(x⁺) − ∇f(y)‖``.
 
 Non-finite iterates are never accepted: such a member stops at its last finite point with
-``converged=False``. Arithmetic is in ``dtype`` (default: that of ``batch.X``).
+``converged=False``. Without a penalty (λ = 0) on linearly separable data there is no minimum:
+such a member gets ``converged=False`` and a :class:`ConvergenceWarning` (as scikit-learn
+warns); a classifier's ``batch.y`` with a single class is refused. Arithmetic is in ``dtype`` (default: that of ``batch.X``).
 """
-from jaxreg.solvers.common import SMOOTH_LOSSES, SolverResult  # noqa: F401
+from jaxreg.solvers.common import SMOOTH_LOSSES, ConvergenceWarning, SolverResult  # noqa: F401
 from jaxreg.solvers.fista import solve_l1_path  # noqa: F401
 from jaxreg.solvers.lbfgs import solve_l2_path  # noqa: F401
 
-__all__ = ["SMOOTH_LOSSES", "SolverResult", "solve_l1_path", "solve_l2_path"]
+__all__ = ["SMOOTH_LOSSES", "ConvergenceWarning", "SolverResult", "solve_l1_path", "solve_l2_path"]

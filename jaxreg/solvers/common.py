@@ -76,14 +76,15 @@ def prepare(objective, batch, lambdas, tol, tol64, max_iter, init, dtype):
     if not isinstance(objective, Objective) or not objective.record.smooth:
         raise ValueError(f"objective must be an Objective with a smooth loss {SMOOTH_LOSSES}, "
                          f"got {getattr(objective, 'loss', objective)!r}")
-    if not isinstance(batch, tuple) or len(batch) != 2:
-        raise ValueError("batch must be a Batch(X, y)")
-    X, y = validation.check_batch(batch.X, batch.y, objective, names=("batch.X", "batch.y"))
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(f"batch must be a Batch(X, y) or an (X, y) pair, got {type(batch).__name__}")
+    X, y = validation.check_batch(batch[0], batch[1], objective, names=("batch.X", "batch.y"))
+    if objective.is_classifier and np.unique(y).size < 2:  # as scikit-learn: no finite minimiser
+        raise ValueError(f"batch.y holds a single class ({y[0]:g}); a classifier needs examples of at least "
+                         "2 classes")
     lam = validation.check_values(lambdas, "lambdas", low=0.0)
     max_iter = validation.check_scalar(max_iter, "max_iter", low=1, integer=True)
-    dtype = jax.dtypes.canonicalize_dtype(dtype if dtype is not None else X.dtype)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"dtype must be a floating dtype, got {dtype}")
+    dtype = validation.check_float_dtype(dtype) if dtype is not None else jax.dtypes.canonicalize_dtype(X.dtype)
     tol = tol64 if tol is None and dtype == np.float64 else 1e-5 if tol is None else tol
     tol = validation.check_scalar(tol, "tol", low=0.0, low_inclusive=False)
     (n, d), L, C = X.shape, lam.size, objective.n_classes
@@ -108,8 +109,47 @@ def prepare(objective, batch, lambdas, tol, tol64, max_iter, init, dtype):
     return data, jnp.asarray(lam, dtype), jnp.asarray(theta), max_iter, d, dtype, tol
 
 
-def result(objective, d, theta, *rest):
+class ConvergenceWarning(UserWarning):
+    """A solver's answer is not a minimiser (scikit-learn's name for its warning)."""
+
+
+def separated(objective, data, theta, unpenalised) -> np.ndarray:
+    """(L,) bool: members with no penalty (``unpenalised``) whose θ classifies every training
+    example with a positive margin. The data are then separable, so the loss has no minimum:
+    it tends to 0 as ‖W‖ → ∞ along θ (exact: a θ with all margins > 0 proves separability)."""
+    out = np.zeros(len(unpenalised), bool)
+    if objective.record.target == "real" or not np.any(unpenalised):
+        return out
+    Xa, y, th = np.asarray(data.Xa, np.float64), np.asarray(data.y), np.asarray(theta, np.float64)
+    for i in np.flatnonzero(unpenalised):
+        s = Xa @ th[i]
+        if objective.is_multiclass:
+            true = np.take_along_axis(s, y[:, None].astype(int), 1)[:, 0]
+            rival = np.max(np.where(np.eye(s.shape[1], dtype=bool)[y.astype(int)], -np.inf, s), axis=1)
+            out[i] = bool(np.all(true > rival))
+        else:
+            out[i] = bool(np.all((2 * y - 1) * s > 0))
+    return out
+
+
+def result(objective, d, theta, *rest, data=None, unpenalised=None, solver="solver"):
+    """The :class:`SolverResult`; with ``data`` and ``unpenalised`` ((L,) bool: λ₁ = λ₂ = 0),
+    a member on separable data (:func:`separated`) is marked not converged, with a
+    :class:`ConvergenceWarning` naming its ``lambdas[i]``."""
+    value, n_iter, converged, optimality = rest
+    if data is not None:
+        bad = separated(objective, data, theta, unpenalised)
+        if bad.any():
+            import warnings
+
+            W = np.abs(np.asarray(theta))[bad].max()
+            idx = ", ".join(f"lambdas[{i}]" for i in np.flatnonzero(bad))
+            warnings.warn(f"{solver}: {idx} = 0 and the training data are linearly separable: the loss has no "
+                          f"minimum (it tends to 0 as ||W|| grows), so the weights returned (max |W| = {W:.3g}) "
+                          "depend on tol and max_iter; converged is False for them. Use a penalty > 0.",
+                          ConvergenceWarning, stacklevel=3)
+            converged = jnp.asarray(np.asarray(converged) & ~bad)
     params = {"W": theta[:, :d], **({"b": theta[:, d]} if objective.fit_intercept else {})}
-    return SolverResult(params, *rest)
+    return SolverResult(params, value, n_iter, converged, optimality)
 
 

@@ -86,4 +86,5 @@ def solve_l1_path(objective: Objective, batch: Batch, lambdas, *, l2=0.0, tol: f
     step_growth = validation.check_scalar(step_growth, "step_growth", low=1.0)
     out = _l1_path(objective, data, lam, jnp.asarray(l2, dtype), theta, jnp.asarray(tol, dtype),
                    max_iter, jnp.asarray(step_growth, dtype), bool(precondition))
-    return result(objective, d, *out)
+    return result(objective, d, *out, data=data, unpenalised=(np.asarray(lam) == 0) & (l2 == 0),
+                  solver="solve_l1_path")

@@ -6,6 +6,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxreg import validation
@@ -121,6 +122,6 @@ def solve_l2_path(objective: Objective, batch: Batch, lambdas, *, tol: float | N
     memory = validation.check_scalar(memory, "memory", low=1, integer=True)
     precondition = data.Xa.shape[1] <= 4096 if precondition is None else bool(precondition)
     out = _l2_path(objective, data, lam, theta, jnp.asarray(tol, dtype), max_iter, memory, precondition)
-    return result(objective, d, *out)
+    return result(objective, d, *out, data=data, unpenalised=np.asarray(lam) == 0, solver="solve_l2_path")
 
 
