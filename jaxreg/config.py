@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional, Union
 
 import jax
 
-from jaxreg import optim, stopping, validation
+from jaxreg import optim, remat, stopping, validation
 from jaxreg.objective import Batch, Penalty
 
 METHODS = ("full_batch", "minibatch", "sgd")
@@ -84,8 +84,14 @@ class TrainConfig:
     max_steps: freeze after this many updates (the horizon K of :mod:`jaxreg.meta`).
     record_history: evaluate metrics at each record (False skips the extra forward passes).
     grad: ``"closed_form"`` (the derived gradients of grads.py) or ``"autodiff"`` (jax.grad).
-    remat: wrap each record's block of epochs in ``jax.checkpoint`` (reverse-mode memory
-      O(records + eval_every) instead of O(updates)).
+    remat: checkpointing for reverse mode (:mod:`jaxreg.remat`; values unchanged): ``False``;
+      ``True`` or ``"block"``: each record's block of epochs (memory O(records + eval_every ·
+      steps per epoch)); ``"sqrt"``: segments of ``remat_segment`` (default ≈√K) updates, at step
+      granularity (memory O(√K), one extra forward pass); ``"log"``: recursive checkpointing of
+      every scan with branching factor ``remat_segment`` (default 2; memory O(log K), ≈log K
+      extra forward passes).
+    remat_segment: updates per checkpointed segment (``"sqrt"``) or the branching factor
+      (``"log"``); None: the defaults above.
     step_trace: optional ``(params, opt_state) -> pytree`` recorded after every update (e.g. the
       learning rate an online hypergradient optimizer has adapted); ``TrainResult.trace`` stacks
       it over the updates.
@@ -106,7 +112,8 @@ class TrainConfig:
     max_steps: Optional[int] = None
     record_history: bool = True
     grad: str = "closed_form"
-    remat: bool = False
+    remat: Union[bool, str] = False
+    remat_segment: Optional[int] = None
     step_trace: Optional[Callable] = None
 
     def __post_init__(self):
@@ -140,9 +147,10 @@ class TrainConfig:
         if self.stop_tol is not None:
             object.__setattr__(self, "stop_tol", validation.check_scalar(self.stop_tol, "stop_tol", low=0,
                                                                          low_inclusive=False))
-        for name in ("record_history", "remat"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.record_history, bool):
+            raise ValueError(f"record_history must be True or False, got {self.record_history!r}")
+        remat.check_mode(self.remat)
+        _int_field(self, "remat_segment", optional=True)
         if self.step_trace is not None and not callable(self.step_trace):
             raise ValueError(f"step_trace must be None or a callable (params, opt_state) -> pytree, "
                              f"got {self.step_trace!r}")

@@ -11,8 +11,9 @@ loss. Here the answer is a tool, in five modules:
   checkpointing) and central differences, as jitted programs.
 * :mod:`~jaxreg.meta.outer`: :func:`meta_optimize`, guarded gradient descent on the
   log-hyperparameters from several starts at once.
-* :mod:`~jaxreg.meta.online`: :func:`hypergradient_sgd` (SGD-HD) as an optax transformation for
-  the trainer, and :func:`sgd_hd_runs`.
+* :mod:`~jaxreg.meta.online`: SGD-HD, SGDN-HD and Adam-HD (:func:`sgd_hd`, :func:`sgdn_hd`,
+  :func:`adam_hd`, Baydin et al. 2018) and :func:`hd_family` (the method traced) as optax
+  transformations for the trainer; v0.1's :func:`hypergradient_sgd` and :func:`sgd_hd_runs`.
 * :mod:`~jaxreg.meta.implicit`: :func:`implicit_l2_hypergrad`, d L_val / d log λ at an optimum.
 * :mod:`~jaxreg.meta.compare`: grid search against meta-optimisation, horizon bias;
   :mod:`~jaxreg.meta.records`: their JSON records;
@@ -29,8 +30,9 @@ from jaxreg.meta.hypergrad import (MODES, HyperGrad, compare_modes, default_fd_s
                                    grid_hypergrad, grid_hypergrad_program, grid_loss_program, grid_val_loss,
                                    hypergrad, hypergrad_program, loss_program, value_and_hypergrad)
 from jaxreg.meta.implicit import ImplicitResult, implicit_l2, implicit_l2_hypergrad  # noqa: F401
-from jaxreg.meta.online import (HypergradientSGDState, OnlineRuns, hypergradient_sgd, sgd_hd_runs,  # noqa: F401
-                                trace_learning_rate)
+from jaxreg.meta.online import (HD_METHODS, HypergradientSGDState, HypergradientState, OnlineRuns,  # noqa: F401
+                                adam_hd, family_direction, hd_family, hypergradient, hypergradient_sgd, sgd_hd,
+                                sgd_hd_runs, sgdn_hd, trace_learning_rate)
 from jaxreg.meta.outer import MetaResult, MetaTrace, default_retreat, meta_optimize, meta_program  # noqa: F401
 from jaxreg.meta.unrolled import (HYPER_FIELDS, UnrolledLoss, ValAux, ValLoss, checkpoint_blocks,  # noqa: F401
                                   horizon_config, make_val_loss)
