@@ -1,0 +1,51 @@
+"""The figure of Baydin et al.'s logistic-regression experiment (their Fig. 2, left column):
+training loss per iteration, validation loss per epoch and α per iteration for the six methods
+(seed means; :class:`jaxreg.meta.baydin.Curves`)."""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+STYLE = {"sgd": ("C0", "--"), "sgd_hd": ("C0", "-"), "sgdn": ("C1", "--"), "sgdn_hd": ("C1", "-"),
+         "adam": ("C2", "--"), "adam_hd": ("C2", "-")}
+LABEL = {"sgd": "SGD", "sgd_hd": "SGD-HD", "sgdn": "SGDN", "sgdn_hd": "SGDN-HD", "adam": "Adam", "adam_hd": "Adam-HD"}
+
+
+def moving_average(x, window: int):
+    """Trailing mean over ``window`` points (the first ones over what there is), (..., K)."""
+    x = np.asarray(x, float)
+    c = np.cumsum(x, axis=-1)
+    out = c.copy()
+    out[..., window:] = c[..., window:] - c[..., :-window]
+    return out / np.minimum(np.arange(1, x.shape[-1] + 1), window)
+
+
+def baydin_figure(curves, methods, *, window: int = 50, n_seeds: int = 1) -> Figure:
+    """Three panels: mini-batch training loss per iteration (trailing mean over ``window``
+    iterations), validation loss per epoch, α per iteration; one line per method."""
+    fig = Figure(figsize=(6.5, 9.5))
+    axs = fig.subplots(3, 1)
+    K = curves.alpha.shape[1]
+    it = np.arange(1, K + 1)
+    for i, m in enumerate(methods):
+        color, ls = STYLE[m]
+        kw = dict(color=color, ls=ls, lw=1.2, label=LABEL[m])
+        axs[0].plot(it, moving_average(curves.iter_loss[i], window), **kw)
+        axs[1].plot(np.arange(curves.valid_loss.shape[1]), curves.valid_loss[i], marker="o", ms=3, **kw)
+        axs[2].plot(it, curves.alpha[i], **kw)
+    axs[0].set_yscale("log")
+    axs[0].set_ylabel(f"training loss (mini-batch,\nmean of last {window} iterations)")
+    axs[0].set_xlabel("iteration")
+    axs[1].set_yscale("log")
+    axs[1].set_ylabel("validation loss")
+    axs[1].set_xlabel("epoch")
+    axs[2].set_ylabel("α (learning rate)")
+    axs[2].set_xlabel("iteration")
+    axs[2].axhline(0.0, color="gray", lw=0.5)
+    axs[0].legend(fontsize=7, ncol=3)
+    axs[0].set_title(f"Logistic regression on MNIST (Baydin et al. 2018, Fig. 2 left); mean of {n_seeds} seeds",
+                     fontsize=9)
+    for ax in axs:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
