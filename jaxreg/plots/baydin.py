@@ -22,7 +22,8 @@ def moving_average(x, window: int):
 
 def baydin_figure(curves, methods, *, window: int = 50, n_seeds: int = 1) -> Figure:
     """Three panels: mini-batch training loss per iteration (trailing mean over ``window``
-    iterations), validation loss per epoch, α per iteration; one line per method."""
+    iterations), validation loss per epoch, α per iteration (symmetric-log axis: linear within
+    ±1e-4); one line per method."""
     fig = Figure(figsize=(6.5, 9.5))
     axs = fig.subplots(3, 1)
     K = curves.alpha.shape[1]
@@ -39,7 +40,8 @@ def baydin_figure(curves, methods, *, window: int = 50, n_seeds: int = 1) -> Fig
     axs[1].set_yscale("log")
     axs[1].set_ylabel("validation loss")
     axs[1].set_xlabel("epoch")
-    axs[2].set_ylabel("α (learning rate)")
+    axs[2].set_yscale("symlog", linthresh=1e-4)  # SGDN-HD's α may cross 0; Adam-HD's stays ≈ α0
+    axs[2].set_ylabel("α (learning rate, symlog)")
     axs[2].set_xlabel("iteration")
     axs[2].axhline(0.0, color="gray", lw=0.5)
     axs[0].legend(fontsize=7, ncol=3)
