@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Optional
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 from jaxreg import bench, meta, plots
 from jaxreg.atomic import to_jsonable, write_json, write_text
 from jaxreg.data import logistic_text_split, softmax_split
-from jaxreg.config import Hyper, TrainData
-from jaxreg.objective import Batch, Objective
+from jaxreg.config import Hyper
+from jaxreg.objective import Objective
 from jaxreg.prepare import prepare_data
 from jaxreg.train import TrainConfig
 
@@ -172,25 +171,10 @@ def schedule_record(c: ScheduleStudy, data: dict, seed: int, progress) -> dict:
 
 
 def implicit_record(c: ImplicitStudy, s, progress) -> dict:
-    """The unrolled check, the λ grid and meta-learned λ (one; one per image row), float64."""
-    study = meta.implicit_study
-    with meta.implicit_path.float64():
-        obj = Objective("softmax", n_classes=10)
-        mk = lambda X, y, n=None: Batch(jnp.asarray(X[:n, 1:], jnp.float64), jnp.asarray(y[:n], jnp.int32))  # noqa: E731
-        check = study.centred(TrainData(mk(s.X_train, s.y_train, c.check_n_train),
-                                             mk(s.X_holdout, s.y_holdout, c.check_n_holdout)))
-        rec = {"check": study.unrolled_check(obj, check, c.check_lambdas, horizon=c.check_horizon,
-                                             momentum=c.check_momentum)}
-        progress.log(f"implicit vs unrolled (K = {c.check_horizon}): max rel err {rec['check']['implicit_batched_max_rel_err']:.2e}")
-        td = study.centred(TrainData(mk(s.X_train, s.y_train, c.n_train), mk(s.X_holdout, s.y_holdout),
-                                          mk(s.X_test, s.y_test)))
-        rec["grid"] = study.lambda_grid(obj, td, np.exp(meta.log_grid(*c.grid)))
-        rec["meta_one"] = study.meta_lambda(obj, td, c.start, n_steps=c.n_steps, learning_rate=c.outer_lr, cg_tol=c.cg_tol)
-        if c.group_steps:
-            rec["meta_rows"] = study.meta_lambda(obj, td, c.start, n_steps=c.group_steps, learning_rate=c.outer_lr,
-                                                 groups=study.row_groups(), cg_tol=c.cg_tol)
-    rec["implicit_batched_max_rel_err"] = rec["check"]["implicit_batched_max_rel_err"]
-    progress.log("hold-out loss: " + ", ".join(f"{k} {rec[k]['best_holdout_loss']:.4f}"
+    """:func:`jaxreg.meta.implicit_study.study` on the softmax split ``s`` (float64)."""
+    rec = meta.implicit_study.study(s, **dataclasses.asdict(c))
+    progress.log(f"implicit vs unrolled (K = {c.check_horizon}): max rel err {rec['implicit_batched_max_rel_err']:.2e}; "
+                 "hold-out loss: " + ", ".join(f"{k} {rec[k]['best_holdout_loss']:.4f}"
                                                for k in ("grid", "meta_one", "meta_rows") if k in rec))
     return rec
 

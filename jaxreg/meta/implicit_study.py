@@ -26,7 +26,7 @@ import optax
 
 from jaxreg.config import Hyper, TrainConfig, TrainData
 from jaxreg.meta.hypergrad import grid_hypergrad
-from jaxreg.meta.implicit_path import holdout_loss, l2_path, path_hypergrad
+from jaxreg.meta.implicit_path import float64, holdout_loss, l2_path, path_hypergrad
 from jaxreg.meta.unrolled import make_val_loss
 from jaxreg.objective import Batch, Objective
 
@@ -50,6 +50,7 @@ def unrolled_check(objective: Objective, data: TrainData, lambdas, *, horizon: i
                    tol: float = 1e-10) -> dict:
     """Implicit vs unrolled d L_val / d log λ at every λ of ``lambdas`` (module docstring)."""
     lambdas = np.asarray(lambdas, np.float64)
+    path_hypergrad(objective, data, lambdas, tol=tol)  # compile apart
     t = time.process_time()
     loss_i, g_i = path_hypergrad(objective, data, lambdas, tol=tol)
     cpu_i = time.process_time() - t
@@ -57,20 +58,23 @@ def unrolled_check(objective: Objective, data: TrainData, lambdas, *, horizon: i
     cfg = TrainConfig(method="full_batch", optimizer="nesterov")
     vl = make_val_loss(objective, cfg, data, None, 0, horizon=horizon, hyper_names=("log_l2",),
                        base=Hyper(learning_rate=1.0 / L, extra={"momentum": momentum}))
-    t = time.process_time()
-    out = grid_hypergrad(vl, np.log(lambdas)[:, None], "forward")
-    cpu_u = time.process_time() - t
+    from jaxreg.bench import Timer  # (jaxreg.bench imports jaxreg.meta)
+
+    timer = Timer()  # compiles ahead, times the call
+    out = grid_hypergrad(vl, np.log(lambdas)[:, None], "forward", runner=timer)
+    cpu_u = timer.last["cpu_s"]
     g_u = np.asarray(out.grad, np.float64)[:, 0]
     rel = np.abs(g_i - g_u) / np.abs(g_u)
     return {"lambdas": lambdas.tolist(), "implicit_dloss_dloglam": g_i.tolist(), "unrolled_dloss_dloglam": g_u.tolist(),
             "implicit_holdout_loss": loss_i.tolist(), "unrolled_holdout_loss": np.asarray(out.loss).tolist(),
             "rel_err": rel.tolist(), "implicit_batched_max_rel_err": float(rel.max()), "horizon": int(horizon),
             "momentum": momentum, "learning_rate": 1.0 / L, "n_train": int(data.train.X.shape[0]),
-            "cpu_s": {"implicit": cpu_i, "unrolled": cpu_u}}
+            "cpu_s": {"implicit": cpu_i, "unrolled": cpu_u}}  # compilation excluded
 
 
 def lambda_grid(objective: Objective, data: TrainData, lambdas, *, tol: Optional[float] = None) -> dict:
-    """Hold-out and test loss at every λ of the path (one solve); the best on hold-out."""
+    """Hold-out and test loss at every λ of the path (one solve); the best on hold-out. CPU
+    seconds include compilation (as :func:`meta_lambda`'s)."""
     t = time.process_time()
     params = l2_path(objective, data.train, np.asarray(lambdas, np.float64), tol=tol)
     hold = np.asarray(holdout_loss(objective, params, data.holdout))
@@ -116,3 +120,29 @@ def meta_lambda(objective: Objective, data: TrainData, start, *, n_steps: int, l
 def row_groups(side: int = 28) -> np.ndarray:
     """One group per image row: pixel j of a side × side image is in group j // side."""
     return np.arange(side * side) // side
+
+
+def study(split, *, check_n_train: int, check_n_holdout: Optional[int], check_lambdas, check_horizon: int,
+          check_momentum: float, n_train: int, grid, start: float, n_steps: int, group_steps: int, outer_lr: float,
+          cg_tol: float) -> dict:
+    """The study of ``experiments/meta_lr.py`` on a :class:`jaxreg.data.Split` (the softmax split:
+    its first column, the bias pixel, dropped; an intercept instead), in float64: the
+    :func:`unrolled_check` on the first ``check_n_train`` / ``check_n_holdout`` images, then on
+    the first ``n_train`` training images (all hold-out and test images) the λ grid ``grid``
+    (lo, hi, n) against :func:`meta_lambda` from ``start`` with one λ (``n_steps``) and one per
+    image row (``group_steps``; 0: skipped)."""
+    with float64():
+        obj = Objective("softmax", n_classes=10)
+        mk = lambda X, y, n=None: Batch(jnp.asarray(X[:n, 1:], jnp.float64), jnp.asarray(y[:n], jnp.int32))  # noqa: E731
+        check = centred(TrainData(mk(split.X_train, split.y_train, check_n_train),
+                                  mk(split.X_holdout, split.y_holdout, check_n_holdout)))
+        rec = {"check": unrolled_check(obj, check, check_lambdas, horizon=check_horizon, momentum=check_momentum)}
+        td = centred(TrainData(mk(split.X_train, split.y_train, n_train), mk(split.X_holdout, split.y_holdout),
+                               mk(split.X_test, split.y_test)))
+        rec["grid"] = lambda_grid(obj, td, np.exp(np.linspace(np.log(grid[0]), np.log(grid[1]), int(grid[2]))))
+        rec["meta_one"] = meta_lambda(obj, td, start, n_steps=n_steps, learning_rate=outer_lr, cg_tol=cg_tol)
+        if group_steps:
+            rec["meta_rows"] = meta_lambda(obj, td, start, n_steps=group_steps, learning_rate=outer_lr,
+                                           groups=row_groups(), cg_tol=cg_tol)
+    rec["implicit_batched_max_rel_err"] = rec["check"]["implicit_batched_max_rel_err"]
+    return rec

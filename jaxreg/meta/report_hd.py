@@ -56,7 +56,7 @@ def implicit_lines(r: dict) -> list:
         f"on {c['n_train']} training images: relative differences "
         f"{', '.join(f'{e:.1e}' for e in c['rel_err'])} for λ = {', '.join(f'{x:g}' for x in c['lambdas'])} "
         f"(max {c['implicit_batched_max_rel_err']:.2e}; CPU {c['cpu_s']['implicit']:.1f} s implicit, "
-        f"{c['cpu_s']['unrolled']:.1f} s unrolled).", "",
+        f"{c['cpu_s']['unrolled']:.1f} s unrolled, compilation excluded). Below, CPU seconds include compilation.", "",
         *markdown_table(("λ by", "search", "λ", "hold-out loss", "test loss", "CPU s"), table), ""]
 
 
