@@ -43,7 +43,8 @@ class BenchMetaConfig:
     """``python -m experiments.bench_meta`` (``--smoke``: :func:`smoke_config`). ``horizons``: the
     long-horizon table on the Baydin set-up (:mod:`jaxreg.meta.baydin`: 60,000 images, batch 128,
     weight decay on W and b, constant η = ``horizon_eta``; ``horizon_n_train`` None: all), with
-    ``horizon_repeats`` timing repeats per K and agreement also checked at ``edge_eta``."""
+    ``horizon_repeats`` timing repeats per K and agreement also checked at each of ``edge_etas``
+    (near and past the edge of stability)."""
 
     cost_horizons: tuple = (100, 1000)  # mini-batch 500; repeats // 3 (at least 3) beyond K = 100
     memory_horizons: tuple = (10, 100, 1000)
@@ -52,7 +53,7 @@ class BenchMetaConfig:
     horizons: tuple = (100, 1000, 10000)
     horizon_repeats: tuple = (9, 5, 3)
     horizon_eta: float = 0.04
-    edge_eta: float = 0.3
+    edge_etas: tuple = (0.3, 1.0)
     horizon_n_train: Optional[int] = None
 
 
@@ -73,9 +74,11 @@ def horizon_row(td32, K: int, config: BenchMetaConfig, repeats: int, progress) -
     tc = TrainConfig(method="minibatch", batch_size=128, grad="autodiff")
     base = Hyper(l2=1e-4)
 
-    def vl_for(td, ck):
-        p0 = meta.baydin.torch_linear_init(jax.random.fold_in(key, 1), td.train.X.shape[1], 10, td.train.X.dtype)
-        return meta.make_val_loss(obj, tc, td, p0, key, horizon=K, base=base, checkpoint=ck)
+    p0 = meta.baydin.torch_linear_init(jax.random.fold_in(key, 1), td32.train.X.shape[1], 10)  # float32 draws
+
+    def vl_for(td, ck):  # the same initial weights in either precision
+        p = jax.tree_util.tree_map(lambda a: jnp.asarray(a, td.train.X.dtype), p0)
+        return meta.make_val_loss(obj, tc, td, p, key, horizon=K, base=base, checkpoint=ck)
 
     v = [math.log(config.horizon_eta)]
     vl = vl_for(td32, False)
@@ -89,7 +92,7 @@ def horizon_row(td32, K: int, config: BenchMetaConfig, repeats: int, progress) -
         row[f"temp_mib_{label}"] = bench.compiled_temp_bytes(meta.hypergrad_program, m.as_array(v), m.args, fn=m.fn,
                                                              mode=mode, eps=1e-2) / 2**20
     agree = {}
-    for eta in (config.horizon_eta, config.edge_eta):
+    for eta in (config.horizon_eta, *config.edge_etas):
         for name in ("float32", "float64"):
             with meta.implicit_path.float64() if name == "float64" else contextlib.nullcontext():
                 td = td32 if name == "float32" else jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64)
@@ -102,8 +105,9 @@ def horizon_row(td32, K: int, config: BenchMetaConfig, repeats: int, progress) -
     progress.log(f"K={K}: forward {row['jvp_cost_ratio']:.2f}x, reverse (√K) {row['vjp_cost_ratio']:.2f}x; temp MiB fwd "
                  f"{row['temp_mib_forward']:.1f}, rev {row['temp_mib_reverse']:.1f} (none {row['temp_mib_reverse_no_remat']:.1f}, "
                  f"block {row['temp_mib_reverse_block']:.1f}, log {row['temp_mib_reverse_log']:.1f}); rel err f32 "
-                 f"{row['rel_err_fd']:.1e}, f64 {row['rel_err_fd_float64']:.1e}; at η={config.edge_eta:g}: "
-                 f"{agree[f'{config.edge_eta:g}/float32']['max_rel_err']:.1e} / {agree[f'{config.edge_eta:g}/float64']['max_rel_err']:.1e}")
+                 f"{row['rel_err_fd']:.1e}, f64 {row['rel_err_fd_float64']:.1e}; "
+                 + "; ".join(f"at η={e:g}: {agree[f'{e:g}/float32']['max_rel_err']:.1e} / "
+                             f"{agree[f'{e:g}/float64']['max_rel_err']:.1e}" for e in config.edge_etas))
     return row
 
 
@@ -130,16 +134,22 @@ def horizon_markdown(out: dict) -> list:
     rows = []
     for K, r in out["horizons"].items():
         a = r["agreement"]
-        edge = [k for k in a if not k.startswith(f"{out['horizon_eta']:g}/")]
         rows.append((K, f"{r['run_cpu_s']:.2f}", f"{r['jvp_cost_ratio']:.2f}", f"{r['vjp_cost_ratio']:.2f}",
                      f"{r['temp_mib_forward']:.1f}", f"{r['temp_mib_reverse']:.1f}", f"{r['temp_mib_reverse_no_remat']:.1f}",
                      f"{r['temp_mib_reverse_block']:.1f}", f"{r['temp_mib_reverse_log']:.1f}", f"{r['rel_err_fd']:.1e}",
-                     f"{r['rel_err_fd_float64']:.1e}", " / ".join(f"{a[k]['max_rel_err']:.1e}" for k in edge)))
+                     f"{r['rel_err_fd_float64']:.1e}",
+                     *(f"{a[f'{e:g}/float32']['max_rel_err']:.1e} / {a[f'{e:g}/float64']['max_rel_err']:.1e}"
+                       for e in out["edge_etas"])))
+    grads = [(K, f"{e:g}", dt, *(f"{a[f'{e:g}/{dt}'][m]:.7g}" for m in ("forward", "reverse", "fd")))
+             for K, r in out["horizons"].items() for a in [r["agreement"]] for e in [out["horizon_eta"], *out["edge_etas"]]
+             for dt in ("float32", "float64")]
     return ["", "## Long horizons: K updates of the Baydin set-up", "", out["horizons_setup"] + ".", "",
             *markdown_table(("K", "run (s CPU)", "forward / run", "reverse (√K) / run", "temp MiB forward",
                              "temp MiB reverse (√K)", "reverse, no remat", "reverse, v0.1 blocks", "reverse, log",
-                             "max rel err fwd/rev/FD float32", "float64", f"at η = {out['edge_eta']:g}: f32 / f64"),
-                            rows)]
+                             "max rel err fwd/rev/FD float32", "float64",
+                             *(f"at η = {e:g}: f32 / f64" for e in out["edge_etas"])), rows),
+            "", "d L_val / d log η three ways (central differences: step 1e-2 in log η in float32, 1e-5 in float64):", "",
+            *markdown_table(("K", "η", "dtype", "forward", "reverse (√K)", "central differences"), grads)]
 
 
 def run(out_dir, config: BenchMetaConfig, data: dict, progress) -> dict:
@@ -179,8 +189,9 @@ def run(out_dir, config: BenchMetaConfig, data: dict, progress) -> dict:
         td32 = meta.baydin.baydin_data(data, config.horizon_n_train)
         out["horizons_setup"] = (f"Baydin set-up: {td32.train.X.shape[0]} training images, {td32.holdout.X.shape[0]} "
                                  f"validation images, batch 128, weight decay 1e-4 on W and b, SGD with constant η = "
-                                 f"{config.horizon_eta:g}, d L_val / d log η; agreement also at η = {config.edge_eta:g}")
-        out["horizon_eta"], out["edge_eta"] = config.horizon_eta, config.edge_eta
+                                 f"{config.horizon_eta:g}, d L_val / d log η; agreement also at η = "
+                                 + ", ".join(f"{e:g}" for e in config.edge_etas))
+        out["horizon_eta"], out["edge_etas"] = config.horizon_eta, list(config.edge_etas)
         out["horizons"] = {str(K): horizon_row(td32, K, config, r, progress)
                            for K, r in zip(config.horizons, config.horizon_repeats)}
     write_json(Path(out_dir) / "bench_meta.json", out, indent=1)

@@ -240,6 +240,8 @@ def run(out_dir, config: MetaLRConfig, data: dict, progress) -> dict:
                    devices=str(jax.devices()), setup=meta.report.setup(cfg, vl.data.train.X.shape, vl.data.holdout.X.shape))
     summary["answer"] = meta.report.answer(summary, res)
     figures = plots.meta_figures(res)
+    if "schedule" in res:
+        figures["meta_lr_schedule.png"] = plots.schedule_figure(res["schedule"])
     for name, fig in figures.items():
         plots.save_figure(fig, out_dir / name)
     summary.update(total_wall_s=time.perf_counter() - t_wall, total_cpu_s=time.process_time() - t_cpu, figures=[*figures])

@@ -9,23 +9,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from problems import softmax_problem
 
-from jaxreg.config import TrainData
 from jaxreg.meta import implicit_path as ip
 from jaxreg.meta import implicit_study as st
-from jaxreg.objective import Batch, Objective
+from jaxreg.objective import Objective
 from jaxreg.solvers import solve_l2_path
 
 SOFTMAX = Objective("softmax", n_classes=3)
 
 
 def problem(n=120, n_hold=60, d=6, seed=2, classes=3):
-    r = np.random.default_rng(seed)
-    X = r.normal(size=(n + 2 * n_hold, d))
-    s = X @ r.normal(size=(d, classes)) + r.gumbel(size=(n + 2 * n_hold, classes))
-    y = np.argmax(s, 1) if classes > 2 else (s[:, 0] > s[:, 1]).astype(np.int32)
-    mk = lambda sl: Batch(jnp.asarray(X[sl]), jnp.asarray(y[sl], jnp.int32))  # noqa: E731
-    return TrainData(mk(slice(0, n)), mk(slice(n, n + n_hold)), mk(slice(n + n_hold, None)))
+    return softmax_problem(n, n_hold, d, seed, classes, n_test=n_hold)
 
 
 @pytest.fixture(scope="module")

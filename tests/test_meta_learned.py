@@ -1,30 +1,26 @@
 """Learnable schedules (jaxreg.meta.schedules.Piecewise) and the learned-schedule study
 (jaxreg.meta.learned): the schedule's rate per update, its derivative through the trainer
 (forward = reverse(√K) = FD, float64), and the study's record and report on a tiny problem."""
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from problems import softmax_problem
 
 from jaxreg import bench, meta
 from jaxreg.meta import report_hd
 from jaxreg.meta.schedules import Piecewise
-from jaxreg.objective import Batch, Objective
-from jaxreg.train import Hyper, TrainConfig, TrainData, train
+from jaxreg.objective import Objective
+from jaxreg.train import Hyper, TrainConfig, train
 
 OBJ = Objective("softmax", n_classes=3, penalize_intercept=True)
 KEY = jax.random.PRNGKey(1)
 
 
 def problem(n=60, n_hold=30, d=5, seed=7):
-    r = np.random.default_rng(seed)
-    X = r.normal(size=(n + n_hold, d))
-    y = np.argmax(X @ r.normal(size=(d, 3)) + r.gumbel(size=(n + n_hold, 3)), axis=1)
-    mk = lambda s: Batch(jnp.asarray(X[s]), jnp.asarray(y[s], jnp.int32))  # noqa: E731
-    return TrainData(mk(slice(0, n)), mk(slice(n, None)))
+    return softmax_problem(n, n_hold, d, seed)
 
 
 def test_piecewise_rates():

@@ -7,10 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from problems import softmax_problem
 
 from jaxreg import bench, meta, remat
-from jaxreg.objective import Batch, Objective
-from jaxreg.train import Hyper, TrainConfig, TrainData, train
+from jaxreg.objective import Objective
+from jaxreg.train import Hyper, TrainConfig, train
 
 KEY = jax.random.PRNGKey(3)
 
@@ -55,11 +56,7 @@ def test_plan_places_segments():
 
 
 def problem(n=90, n_hold=40, d=6, seed=1):
-    r = np.random.default_rng(seed)
-    X = r.normal(size=(n + n_hold, d))
-    y = np.argmax(X @ r.normal(size=(d, 3)) + r.gumbel(size=(n + n_hold, 3)), axis=1)
-    mk = lambda s: Batch(jnp.asarray(X[s]), jnp.asarray(y[s], jnp.int32))  # noqa: E731
-    return TrainData(mk(slice(0, n)), mk(slice(n, None)))
+    return softmax_problem(n, n_hold, d, seed)
 
 
 OBJ = Objective("softmax", n_classes=3)

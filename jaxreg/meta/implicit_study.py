@@ -54,7 +54,7 @@ def unrolled_check(objective: Objective, data: TrainData, lambdas, *, horizon: i
     t = time.process_time()
     loss_i, g_i = path_hypergrad(objective, data, lambdas, tol=tol)
     cpu_i = time.process_time() - t
-    L = smoothness(objective, data.train.X)
+    L = smoothness(objective, data.train.X) + float(lambdas.max())  # the penalty ½λ‖W‖² adds λ
     cfg = TrainConfig(method="full_batch", optimizer="nesterov")
     vl = make_val_loss(objective, cfg, data, None, 0, horizon=horizon, hyper_names=("log_l2",),
                        base=Hyper(learning_rate=1.0 / L, extra={"momentum": momentum}))

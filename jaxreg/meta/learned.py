@@ -69,6 +69,7 @@ def schedule_study(objective, config: TrainConfig, data, params0, key, *, horizo
     learned_loss = float(res.loss[0])
     return {
         "horizon": K, "pieces": n, "every": pieces_every, "start_eta": start_eta, "n_steps": n_steps,
+        "steps_per_epoch": config.steps_per_epoch(data.train.X.shape[0]),
         "const_eta": np.exp(const.points[:, 0]).tolist(), "const_loss": const.loss.tolist(),
         "const_best_eta": float(np.exp(const.points[const.best, 0])), "const_best_loss": best["constant"],
         "grid2d_points": np.exp(grid2d.points).tolist(), "grid2d_loss": grid2d.loss.tolist(),
