@@ -21,6 +21,7 @@ import optax
 from jaxreg import bench, meta, plots
 from jaxreg.atomic import to_jsonable, write_json, write_text
 from jaxreg.data import logistic_text_split, softmax_split
+from jaxreg.config import Hyper
 from jaxreg.objective import Objective
 from jaxreg.prepare import prepare_data
 from jaxreg.train import TrainConfig
@@ -64,6 +65,38 @@ CostStudy = dataclasses.make_dataclass(  # cost ratios and three-way agreement a
 
 
 @Study
+class ScheduleStudy:  # the Baydin set-up (jaxreg.meta.baydin; n_train/n_valid None: all), seed's batches/init
+    epochs: int
+    const_grid: tuple  # (lo, hi, n) constant η
+    grid2d: tuple  # ((lo, hi, n) η0, (lo, hi, n) T epochs) of η0/(1 + epoch/T)
+    hd: tuple  # SGD-HD (α0, β)
+    every: int  # updates per learned rate
+    start: float  # the learned schedule's constant start
+    n_steps: int
+    outer_lr: float
+    n_train: Optional[int] = None
+    n_valid: Optional[int] = None
+    batch_size: int = 128
+    weight_decay: float = 1e-4
+
+
+@Study
+class ImplicitStudy:  # float64, the softmax split's pixels (no bias pixel; intercept), centred
+    check_n_train: int  # the unrolled check: first images, hold-out images, λ path, horizon, momentum
+    check_n_holdout: Optional[int]  # None: all
+    check_lambdas: tuple
+    check_horizon: int
+    check_momentum: float
+    n_train: int  # meta-learning λ against a λ grid: first training images (all hold-out and test)
+    grid: tuple  # (lo, hi, n) λ
+    start: float
+    n_steps: int  # one λ
+    group_steps: int  # one λ per image row (28); 0: skipped
+    outer_lr: float
+    cg_tol: float
+
+
+@Study
 class MetaLRConfig:
     """Every choice of the study; ``binary``/``horizon`` None: skipped; ``n_holdout``: softmax hold-out
     images kept (None: all). ``n_holdout`` and ``smoke`` show in meta_lr.json's ``setup`` and ``smoke``,
@@ -79,6 +112,10 @@ class MetaLRConfig:
                                    ((3e-2, 1.0, 1e-4), (1.0, 30.0, 1e-2), (0.2, 0.3, 1e-3)), 10, 0.5)
     hd: OnlineStudy = OnlineStudy((1e-3, 3e-2, 8.0), (1e-4, 1e-3, 1e-2))
     cost: CostStudy = CostStudy(9, 0.25)
+    schedule: Optional[ScheduleStudy] = ScheduleStudy(10, (1e-3, 3.0, 16), ((1e-2, 10.0, 12), (0.1, 100.0, 12)),
+                                                      (1e-3, 1e-3), 100, 1e-2, 10, 0.3)
+    implicit: Optional[ImplicitStudy] = ImplicitStudy(1000, 500, (1e-3, 3e-3, 1e-2, 3e-2, 1e-1), 3000, 0.98, 2000,
+                                                      (1e-4, 1e-1, 7), 1e-2, 8, 12, 0.3, 1e-6)
     n_holdout: Optional[int] = None
     smoke: bool = False
 
@@ -92,7 +129,10 @@ def smoke_config() -> MetaLRConfig:
     return MetaLRConfig(
         softmax=SoftmaxStudy(100, 20, (1e-3, 1e2, 8), (3e-2, 8.0), 4, 0.6, n_train=2000), binary=None, horizon=None,
         joint=JointStudy(300, 100, 3, ((1e-2, 10.0, 3), (0.1, 100.0, 3), (1e-5, 1.0, 3)), 27, ((0.2, 1.0, 1e-3),), 3, 0.5),
-        hd=OnlineStudy((3e-2,), (1e-3,)), cost=CostStudy(2, 0.25), n_holdout=500, smoke=True)
+        hd=OnlineStudy((3e-2,), (1e-3,)), cost=CostStudy(2, 0.25), n_holdout=500, smoke=True,
+        schedule=ScheduleStudy(2, (1e-3, 3.0, 4), ((1e-2, 10.0, 3), (0.1, 100.0, 3)), (1e-3, 1e-3), 10, 1e-2, 2, 0.3,
+                               n_train=1000, n_valid=300, batch_size=50),
+        implicit=ImplicitStudy(300, None, (1e-2, 1e-1), 300, 0.9, 300, (1e-3, 1e-1, 2), 1e-2, 1, 0, 0.3, 1e-6))
 
 
 def search(vl, c, points, starts, progress):
@@ -110,6 +150,33 @@ def eta_study(vl, c: EtaStudy, progress) -> tuple:
     dl = np.asarray(meta.grid_hypergrad(vl, points, "forward").grad)[:, 0]
     cmp, timer = search(vl, c, points, np.asarray(c.starts)[:, None], progress)
     return meta.records.eta_record(cmp, dl, c.starts, timer), cmp
+
+
+def schedule_record(c: ScheduleStudy, data: dict, seed: int, progress) -> dict:
+    """:func:`jaxreg.meta.learned.schedule_study` on the Baydin set-up (SGD, weight decay on W and b)."""
+    td = meta.baydin.baydin_data(data, c.n_train, c.n_valid)
+    key = jax.random.PRNGKey(seed)
+    p0 = meta.baydin.torch_linear_init(jax.random.fold_in(key, 1), td.train.X.shape[1], 10)
+    tc = TrainConfig(method="minibatch", batch_size=c.batch_size, grad="autodiff")
+    K = c.epochs * (td.train.X.shape[0] // c.batch_size)
+    rec = meta.learned.schedule_study(
+        meta.baydin.objective(), tc, td, p0, key, horizon=K, base=Hyper(l2=c.weight_decay),
+        const_points=meta.log_grid(*c.const_grid)[:, None], grid2d_points=meta.log_mesh(c.grid2d), hd_lr0=c.hd[0],
+        hd_beta=c.hd[1], pieces_every=c.every, start_eta=c.start, n_steps=c.n_steps, optimizer=optax.adam(c.outer_lr),
+        runner=bench.Timer())
+    progress.log(f"learned schedule {rec['learned_loss']:.4f} vs constant {rec['const_best_loss']:.4f}, η0/(1+t/T) "
+                 f"{rec['grid2d_best_loss']:.4f}, SGD-HD {rec['sgd_hd_loss']:.4f}; compute / 2-D grid "
+                 f"{rec['schedule_compute_vs_2d_grid']:.3f} counted, {rec['schedule_compute_vs_2d_grid_cpu']:.3f} CPU")
+    return rec
+
+
+def implicit_record(c: ImplicitStudy, s, progress) -> dict:
+    """:func:`jaxreg.meta.implicit_study.study` on the softmax split ``s`` (float64)."""
+    rec = meta.implicit_study.study(s, **dataclasses.asdict(c))
+    progress.log(f"implicit vs unrolled (K = {c.check_horizon}): max rel err {rec['implicit_batched_max_rel_err']:.2e}; "
+                 "hold-out loss: " + ", ".join(f"{k} {rec[k]['best_holdout_loss']:.4f}"
+                                               for k in ("grid", "meta_one", "meta_rows") if k in rec))
+    return rec
 
 
 def run(out_dir, config: MetaLRConfig, data: dict, progress) -> dict:
@@ -162,10 +229,19 @@ def run(out_dir, config: MetaLRConfig, data: dict, progress) -> dict:
         jcmp, timer = search(jvl, jc, meta.log_mesh(jc.axes), jc.starts, progress)
         res["joint"] = meta.records.joint_record(jcmp, jc.axes, jc.starts, timer)
 
-    summary = dict(meta.report.headline(res), smoke=config.smoke, data_source=meta.report.data_source(data), dtype="float32",
+    if config.schedule:
+        with progress.step("learned schedule vs grids and SGD-HD (Baydin set-up)", timings):
+            res["schedule"] = schedule_record(config.schedule, data, config.seed, progress)
+    if config.implicit:
+        with progress.step("batched implicit λ hypergradients (float64)", timings):
+            res["implicit"] = implicit_record(config.implicit, s, progress)
+
+    summary = dict(meta.report.headline(res), **meta.report.headline_v02(res), smoke=config.smoke, data_source=meta.report.data_source(data), dtype="float32",
                    devices=str(jax.devices()), setup=meta.report.setup(cfg, vl.data.train.X.shape, vl.data.holdout.X.shape))
     summary["answer"] = meta.report.answer(summary, res)
     figures = plots.meta_figures(res)
+    if "schedule" in res:
+        figures["meta_lr_schedule.png"] = plots.schedule_figure(res["schedule"])
     for name, fig in figures.items():
         plots.save_figure(fig, out_dir / name)
     summary.update(total_wall_s=time.perf_counter() - t_wall, total_cpu_s=time.process_time() - t_cpu, figures=[*figures])

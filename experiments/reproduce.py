@@ -20,7 +20,7 @@ import tempfile
 import time
 import traceback
 
-from experiments import common, meta_lr, paper_logistic, paper_softmax, seed_extras
+from experiments import baydin_hd, common, meta_lr, paper_logistic, paper_softmax, seed_extras
 from jaxreg import report
 from jaxreg.atomic import write_json, write_text
 from jaxreg.data import load_digits
@@ -30,7 +30,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = "python -m experiments.reproduce"
 PAPER = ('Shilin Zhu and Yunhui Guo, "Logistic and Softmax Regression for Handwritten Digits '
          'Classification" (UCSD report; seed 003)')
-STEPS = (("logistic", paper_logistic), ("softmax", paper_softmax), ("extras", seed_extras), ("meta", meta_lr))
+STEPS = (("logistic", paper_logistic), ("softmax", paper_softmax), ("extras", seed_extras), ("meta", meta_lr),
+         ("baydin", baydin_hd))
 NOTES = (
     "Regularisation convention (jaxreg): J = loss + (λ₂/2)‖W‖² + λ₁‖W‖₁. The paper's code uses the "
     "L2 gradient λw, so λ₂ = the paper's λ; its text writes λ‖w‖² (gradient 2λw). We follow the code.",

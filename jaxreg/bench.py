@@ -85,14 +85,16 @@ def compiled_temp_bytes(program, *args, **static) -> int:
     return int(stats.temp_size_in_bytes)
 
 
-def hypergrad_cost(val_loss, log_hyper, *, repeats: int = 5) -> dict:
+def hypergrad_cost(val_loss, log_hyper, *, repeats: int = 5, checkpoint="sqrt") -> dict:
     """Cost of a hypergradient relative to one training run (the loss alone), ratios of medians
     over ``repeats`` interleaved repetitions (compilation excluded): the forward-mode
-    hypergradient (one JVP per hyperparameter) and the reverse-mode one with √K checkpointing.
-    Wall and process CPU time, and the median of the per-round CPU ratios (``*_paired``: each
-    hypergradient timed right after its run, robust to slow drifts in the machine's load)."""
+    hypergradient (one JVP per hyperparameter) and the reverse-mode one with ``checkpoint``
+    (``"sqrt"``: √K segments of updates; ``True``: v0.1's blocks of epochs; a ``val_loss`` built
+    with a remat mode keeps its own). Wall and process CPU time, and the median of the per-round
+    CPU ratios (``*_paired``: each hypergradient timed right after its run, robust to slow
+    drifts in the machine's load)."""
     v = val_loss.as_array(log_hyper, "log_hyper")
-    remat = val_loss if val_loss.config.remat else val_loss.replace(checkpoint=True)
+    remat = val_loss if val_loss.config.remat else val_loss.replace(checkpoint=checkpoint)
     eps = meta.default_fd_step(val_loss.dtype)
     timer = Timer()
     jobs = {

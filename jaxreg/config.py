@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional, Union
 
 import jax
 
-from jaxreg import optim, stopping, validation
+from jaxreg import optim, remat, stopping, validation
 from jaxreg.objective import Batch, Penalty
 
 METHODS = ("full_batch", "minibatch", "sgd")
@@ -84,12 +84,18 @@ class TrainConfig:
     max_steps: freeze after this many updates (the horizon K of :mod:`jaxreg.meta`).
     record_history: evaluate metrics at each record (False skips the extra forward passes).
     grad: ``"closed_form"`` (the derived gradients of grads.py) or ``"autodiff"`` (jax.grad).
-    remat: wrap each record's block of epochs in ``jax.checkpoint`` (reverse-mode memory
-      O(records + eval_every) instead of O(updates)).
     diverge_ratio: R of the exploding-loss rule (:mod:`jaxreg.train`): with ``record_history``,
       a model whose mean training loss at an evaluation is not finite or exceeds
       ``R · max(L(θ₀), 1e-6)`` is flagged ``diverged`` and frozen; None turns the rule off (a
       non-finite parameter is always flagged).
+    remat: checkpointing for reverse mode (:mod:`jaxreg.remat`; values unchanged): ``False``;
+      ``True`` or ``"block"``: each record's block of epochs (memory O(records + eval_every ·
+      steps per epoch)); ``"sqrt"``: segments of ``remat_segment`` (default ≈√K) updates, at step
+      granularity (memory O(√K), one extra forward pass); ``"log"``: recursive checkpointing of
+      every scan with branching factor ``remat_segment`` (default 2; memory O(log K), ≈log K
+      extra forward passes).
+    remat_segment: updates per checkpointed segment (``"sqrt"``) or the branching factor
+      (``"log"``); None: the defaults above.
     step_trace: optional ``(params, opt_state) -> pytree`` recorded after every update (e.g. the
       learning rate an online hypergradient optimizer has adapted); ``TrainResult.trace`` stacks
       it over the updates.
@@ -110,7 +116,8 @@ class TrainConfig:
     max_steps: Optional[int] = None
     record_history: bool = True
     grad: str = "closed_form"
-    remat: bool = False
+    remat: Union[bool, str] = False
+    remat_segment: Optional[int] = None
     step_trace: Optional[Callable] = None
     diverge_ratio: Optional[float] = 1e6
 
@@ -148,9 +155,10 @@ class TrainConfig:
         if self.diverge_ratio is not None:
             object.__setattr__(self, "diverge_ratio", validation.check_scalar(
                 self.diverge_ratio, "diverge_ratio", low=1.0, low_inclusive=False))
-        for name in ("record_history", "remat"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.record_history, bool):
+            raise ValueError(f"record_history must be True or False, got {self.record_history!r}")
+        remat.check_mode(self.remat)
+        _int_field(self, "remat_segment", optional=True)
         if self.step_trace is not None and not callable(self.step_trace):
             raise ValueError(f"step_trace must be None or a callable (params, opt_state) -> pytree, "
                              f"got {self.step_trace!r}")

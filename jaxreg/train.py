@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxreg import optim, tree
+from jaxreg import optim, remat, tree
 from jaxreg.config import EARLY_STOPPING, METHODS, Hyper, TrainConfig, TrainData, as_hyper_arrays  # noqa: F401
 from jaxreg.objective import Batch, Objective
 from jaxreg.prepare import as_key, check_data, check_hyper, check_params, prepare_data, prepare_split  # noqa: F401
@@ -158,15 +158,23 @@ def make_trainer(objective: Objective, config: TrainConfig):
                 idx = jax.lax.dynamic_slice_in_dim(perm, i * bs, bs)
                 return update(s, Batch(X[idx], y[idx]), epoch)
 
-            return jax.lax.scan(body, state, jnp.arange(spe))
+            return scan_steps(body, state, jnp.arange(spe))
 
         def run_block(state: TrainState, first_epoch):
             def body(s, e):
                 return run_epoch(s, first_epoch + e)
 
-            return jax.lax.scan(body, state, jnp.arange(config.eval_every))
+            return scan_epochs(body, state, jnp.arange(config.eval_every))
 
-        if config.remat:
+        # checkpoint placement (reverse-mode memory; jaxreg.remat): the values are unchanged
+        plan = remat.plan(config.remat, min(max_steps, config.n_epochs * spe), spe, config.remat_segment)
+        branch = plan.branch if plan.mode == "log" else None
+        one_update = config.method == "full_batch"  # then an epoch is one update
+        scan_steps = functools.partial(remat.scan, segment=plan.step_segment, branch=branch,
+                                       checkpoint_body=plan.per_update)
+        scan_epochs = functools.partial(remat.scan, segment=plan.epoch_segment, branch=branch,
+                                        checkpoint_body=plan.per_update and one_update)
+        if plan.block:
             run_block = jax.checkpoint(run_block)
 
         def early_stop(state: TrainState, epoch, h_loss, h_acc):
@@ -219,7 +227,7 @@ def make_trainer(objective: Objective, config: TrainConfig):
             stop_epoch=jnp.asarray(config.n_epochs, jnp.int32), selected=params0,
             eval_state=None if eval_rule is None else eval_rule.init(params0),
             step_state=None if step_rule is None else step_rule.init(params0))
-        state, (history, trace) = jax.lax.scan(record, state0, jnp.arange(config.n_records))
+        state, (history, trace) = remat.scan(record, state0, jnp.arange(config.n_records), branch=branch)
         trace = jax.tree_util.tree_map(lambda t: t.reshape((-1,) + t.shape[3:]), trace)
         return TrainResult(
             params=state.selected, last_params=state.params, history=history,

@@ -14,7 +14,8 @@ TINY = meta_lr.MetaLRConfig(
     horizon=meta_lr.HorizonStudy((2, 4, 6), 0.1, 2, 3),
     joint=meta_lr.JointStudy(200, 100, 1, ((0.1, 1.0, 2), (1.0, 10.0, 2), (1e-4, 1e-2, 2)), 4, ((0.3, 1.0, 1e-3),), 2,
                              0.5),
-    hd=meta_lr.OnlineStudy((0.1, 1.0), (1e-3,)), cost=meta_lr.CostStudy(1, 0.25), n_holdout=200)
+    hd=meta_lr.OnlineStudy((0.1, 1.0), (1e-3,)), cost=meta_lr.CostStudy(1, 0.25), n_holdout=200,
+    schedule=meta_lr.smoke_config().schedule, implicit=meta_lr.smoke_config().implicit)
 
 
 def test_smoke_config_is_v01s():
@@ -29,13 +30,16 @@ def test_run_every_study(tmp_path, monkeypatch):
     out = meta_lr.run(tmp_path, TINY, synthetic_mnist(2500, 600, seed=1), QUIET)
     assert set(out) == {"rows", "files", "config", "timings"} and out["rows"] == []
     assert sorted(out["files"]) == sorted(p.name for p in tmp_path.iterdir())
-    assert "meta_lr_horizon.png" in out["files"] and len(out["timings"]) == 6
+    assert {"meta_lr_horizon.png", "meta_lr_schedule.png"} <= set(out["files"]) and len(out["timings"]) == 8
     res = json.loads((tmp_path / "meta_lr.json").read_text())
     assert res["data_source"] == "synthetic (not MNIST)" and not res["smoke"]
-    assert set(res["config"]) == {"seed", "softmax", "binary", "horizon", "joint", "hd", "cost"}
+    assert set(res["config"]) == {"seed", "softmax", "binary", "horizon", "joint", "hd", "cost", "schedule", "implicit"}
     d = res["details"]
     assert len(d["horizon"]["learned_eta"]) == 3 and set(d["horizon"]["curves"]) == {"2", "4", "6"}
     assert len(d["hd"]["eta_trace"][0]) == 4 and d["hd"]["eta0"] == pytest.approx([0.1, 1.0])
     assert d["joint"]["grid_grad_evals"] == 8 * 2 and d["joint"]["meta_grad_evals"] == 1 * 2 * 4 * 2
     assert res["binary_meta_vs_grid_loss_ratio"] == d["binary"]["meta_vs_grid_loss_ratio"]
+    for k in ("schedule_vs_best_baseline_loss_ratio", "schedule_compute_vs_2d_grid", "implicit_batched_max_rel_err"):
+        assert res[k] > 0, k
+    assert res["implicit_batched_max_rel_err"] < 1e-4
     assert "## Answer to the exercise" in (tmp_path / "meta_lr.md").read_text()

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 import jaxreg.data
-from experiments import bench_huge_grid, common, meta_lr, paper_logistic, paper_softmax, reproduce, seed_extras
+from experiments import baydin_hd, bench_huge_grid, common, meta_lr, paper_logistic, paper_softmax, reproduce, seed_extras
 from jaxreg.data import synthetic_mnist
 from jaxreg.progress import QUIET
 
 REPO = Path(__file__).resolve().parent.parent
-NO_STEPS = "logistic,softmax,extras,meta"
+NO_STEPS = "logistic,softmax,extras,meta,baydin"
 
 TINY_LOGISTIC = paper_logistic.LogisticConfig(
     pairs=((2, 3),), n_iterations=40, record_every=10, lambdas=(0.01, 0.001), large_lambdas=(0.3,),
@@ -33,7 +33,7 @@ def digits():
     return synthetic_mnist(n_train=1500, n_test=600, seed=3)
 
 
-@pytest.mark.parametrize("mod", [paper_logistic, paper_softmax, seed_extras, meta_lr, bench_huge_grid], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("mod", [paper_logistic, paper_softmax, seed_extras, meta_lr, bench_huge_grid, baydin_hd], ids=lambda m: m.__name__)
 def test_script_has_the_common_shape(mod):
     name = mod.__name__.rsplit(".", 1)[-1]
     cfg = mod.default_config()
@@ -110,8 +110,8 @@ def test_main_writes_table_and_manifest_and_records_skips(tmp_path):
     assert reproduce.main(["--synthetic", "--out", str(out), "--no-progress", "--skip", NO_STEPS]) == 0
     assert sorted(os.listdir(out)) == ["manifest.json", "paper_table.json", "paper_table.md", "sweeps.json"]
     m = json.loads((out / "manifest.json").read_text())
-    assert [s["name"] for s in m["steps"]] == ["data", "logistic", "softmax", "extras", "meta"]
-    assert [s["status"] for s in m["steps"]] == ["ok"] + ["skipped"] * 4
+    assert [s["name"] for s in m["steps"]] == ["data", "logistic", "softmax", "extras", "meta", "baydin"]
+    assert [s["status"] for s in m["steps"]] == ["ok"] + ["skipped"] * 5
     assert m["data"]["source"].startswith("synthetic") and m["smoke"] is False
     assert m["command"] == f"python -m experiments.reproduce --synthetic --out {out} --no-progress --skip {NO_STEPS}"
     assert json.loads((out / "paper_table.json").read_text()) == []

@@ -31,6 +31,21 @@ ROWS = (
 )
 
 
+#: issue 10's headline numbers (present when their study ran).
+ROWS_V02 = (
+    ("schedule_vs_best_baseline_loss_ratio", "learned schedule / best of constant-η grid, η0/(1+t/T) grid, SGD-HD"),
+    ("schedule_compute_vs_2d_grid", "its compute / the 2-D (η0, T) grid's (gradient evaluations)"),
+    ("schedule_compute_vs_2d_grid_cpu", "same, measured CPU time"),
+    ("implicit_batched_max_rel_err", "implicit vs unrolled d L_val / d log λ, max over the λ path (float64)"),
+)
+
+
+def headline_v02(details: dict) -> dict:
+    """The top-level numbers of the learned-schedule and implicit studies (:data:`ROWS_V02`)."""
+    s, i = details.get("schedule"), details.get("implicit")
+    return {k: (s if k.startswith("schedule") else i)[k] for k, _ in ROWS_V02 if (s if k.startswith("schedule") else i)}
+
+
 def data_source(data: dict) -> str:
     """How the report names a ``load_mnist``-style dict: "MNIST" when its training labels are
     MNIST's (the MD5 of their IDX file, header included), else "synthetic (not MNIST)"."""
@@ -91,7 +106,7 @@ def markdown(summary: dict, details: dict) -> str:
              f"Data: {summary['data_source']}; {'SMOKE run' if summary['smoke'] else 'full run'}; "
              f"total {summary['total_wall_s']:.0f} s wall, {summary['total_cpu_s']:.0f} s CPU.", "",
              "| quantity | value | meaning |", "|---|---|---|"]
-    for k, meaning in ROWS:
+    for k, meaning in ROWS + tuple(r for r in ROWS_V02 if r[0] in summary):
         v = summary.get(k)
         lines.append(f"| `{k}` | {v:.4g} | {meaning} |" if isinstance(v, (int, float)) else f"| `{k}` | {v} | {meaning} |")
     lines += ["", "## Setups", "", summary["setup"], "", "## Details", ""]
@@ -118,8 +133,10 @@ def markdown(summary: dict, details: dict) -> str:
               f"reverse+remat {c['reverse_cpu_s']:.3f} s (medians of {c['repeats']} interleaved repeats); dL/dlog η: "
               f"forward {c['dloss_dlogeta']['forward']:.6g}, reverse {c['dloss_dlogeta']['reverse']:.6g}, "
               f"central differences {c['dloss_dlogeta']['fd']:.6g}.",
-              "", "## Answer to the exercise", "", summary["answer"], ""]
-    return "\n".join(lines)
+              "", "## Answer to the exercise", "", summary["answer"]]
+    from jaxreg.meta import report_hd
+
+    return "\n".join(lines + report_hd.markdown(details) + [""])
 
 
 def _pct(r) -> str:

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxreg import tree, validation
+from jaxreg import remat as jaxreg_remat, tree, validation
 from jaxreg.config import Hyper, TrainConfig, TrainData
 from jaxreg.objective import Objective
 from jaxreg.prepare import as_key, check_data, check_hyper, check_params
@@ -65,15 +65,19 @@ def checkpoint_blocks(n_epochs: int) -> tuple[int, int]:
 
 def horizon_config(config: TrainConfig, n_train: int, horizon: int, *, checkpoint=None) -> TrainConfig:
     """``config`` set up for exactly ``horizon`` updates: max_steps=K, n_epochs=⌈K/steps per
-    epoch⌉, no history, no early stopping, no stopping rule; ``checkpoint`` (default
-    ``config.remat``) picks remat with √-sized blocks, else a single block."""
+    epoch⌉, no history, no early stopping, no stopping rule. ``checkpoint`` (default
+    ``config.remat``): ``True`` / ``"block"``: remat of √-sized blocks of epochs
+    (:func:`checkpoint_blocks`); ``"sqrt"`` / ``"log"``: one block, checkpointed at step
+    granularity (:mod:`jaxreg.remat`; ``config.remat_segment`` applies); ``False``: none."""
     K = validation.check_scalar(horizon, "horizon", low=1, integer=True)
     spe = config.steps_per_epoch(n_train)
     if spe < 1:
         raise ValueError(f"batch_size ({config.batch_size}) must be <= the number of training examples ({n_train})")
     n_epochs = -(-K // spe)
-    remat = config.remat if checkpoint is None else bool(checkpoint)
-    eval_every, n_epochs = checkpoint_blocks(n_epochs) if remat else (n_epochs, n_epochs)
+    remat = config.remat if checkpoint is None else checkpoint
+    jaxreg_remat.check_mode(remat)
+    remat = True if remat == "block" else remat
+    eval_every, n_epochs = checkpoint_blocks(n_epochs) if remat is True else (n_epochs, n_epochs)
     return dataclasses.replace(config, n_epochs=n_epochs, eval_every=eval_every, max_steps=K,
                                record_history=False, early_stopping=None, stop_tol=None, remat=remat)
 
@@ -145,7 +149,7 @@ class ValLoss(NamedTuple):
     config: TrainConfig
     train_config: TrainConfig
     base: Hyper
-    checkpoint: Optional[bool]
+    checkpoint: Any
 
     @property
     def args(self) -> tuple:
@@ -177,14 +181,15 @@ class ValLoss(NamedTuple):
 
 def make_val_loss(objective: Objective, config: TrainConfig, data: TrainData, params0=None, key=None, *,
                   horizon: int, hyper_names: Sequence[str] = ("log_lr",), base: Hyper = Hyper(),
-                  checkpoint: Optional[bool] = None) -> ValLoss:
+                  checkpoint=None) -> ValLoss:
     """The hold-out loss after ``horizon`` (K) updates of the jaxreg trainer, as a function of
     the log-hyperparameters ``hyper_names`` (module docstring); the other hyperparameters come
     from ``base``. Returns a :class:`ValLoss`.
 
     ``config`` gives the method, batch size, optimizer (an alias or any optax factory) and
     schedule; its epochs, evaluation and stopping settings are replaced (:func:`horizon_config`).
-    ``checkpoint=True`` rematerialises blocks of ≈√(epochs) epochs in reverse mode.
+    ``checkpoint``: reverse-mode memory (:func:`horizon_config`): ``True`` rematerialises blocks of
+    ≈√(epochs) epochs, ``"sqrt"`` segments of ≈√K updates, ``"log"`` recursively.
     ``params0``: initial weights (their dtype sets the precision), default zeros in the dtype of
     ``data.train.X``. ``key``: a ``jax.random`` key or an int seed (default 0), the batch order.
 
