@@ -1,5 +1,11 @@
 """What both path solvers share: the augmented data X̃ = [X, 1], the data term and its gradient
-from the scores, the mean curvature, freezing of stopped members, input validation.
+from the scores (weighted: Σ w ℓ / Σ w), the mean curvature, freezing of stopped members, input
+validation.
+
+Weights: the batch's weights g (n,) weigh every member and the shared preconditioner metric
+X̃ᵀ diag(g) X̃ / Σ g; per-member weights (L, n) (cross-validation folds as 0/1 masks) multiply
+them in each member's data term only, so all folds share one preconditioner (it need not be
+exact) and one compiled program.
 
 θ = [W; b] is one array, (p,) or (p, C) with p = d + 1 (d without intercept); ``mask`` (p,) or
 (p, 1) is 1 on penalised rows. The scores s = X̃θ are linear in θ, so a line search along d
@@ -13,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxreg import losses, tree, validation
+from jaxreg import losses, tree, validation, weights
 from jaxreg.objective import Objective
 
 SMOOTH_LOSSES = tuple(name for name, rec in losses.LOSSES.items() if rec.smooth)
@@ -39,7 +45,17 @@ class _Data(NamedTuple):
     XaT: jax.Array    # (p, n): its transpose, stored
     y: jax.Array      # (n,)
     mask: jax.Array   # (p,) or (p, 1): 1 on penalised rows of θ
-    scale: jax.Array  # 1/n (mean) or 1 (sum)
+    scale: jax.Array  # 1/n (mean) or 1 (sum); with weights 1/Σw (mean); () or (L,) per member
+    w: Any = None     # None (unweighted), (n,) shared or (L, n) per-member weights
+    gram_w: Any = None  # (n,) weights g of the shared preconditioner metric (None: unweighted)
+    gram_scale: Any = None  # 1/Σg (mean) or 1 (sum): the metric is X̃ᵀ diag(g) X̃ · gram_scale
+
+    @property
+    def member_axes(self):
+        """``in_axes`` of this data for ``jax.vmap`` over the members: only per-member weights
+        (and their scales) are batched."""
+        b = 0 if self.w is not None and self.w.ndim == 2 else None
+        return _Data(None, None, None, None, b, b, None, None)
 
 
 def vdot(a, b):
@@ -47,23 +63,38 @@ def vdot(a, b):
     return jnp.sum(a * b)
 
 
+def _per_row(w, like):
+    return w[:, None] if like.ndim == 2 else w
+
+
 def loss_value(obj, data, s):
-    """The data term reduce_n ℓ(s_n, y_n) from the scores s = X̃θ."""
-    return losses.reduce_losses(obj.record.value(s, data.y), obj.reduction)
+    """The data term reduce_n ℓ(s_n, y_n) from the scores s = X̃θ (weighted if ``data.w``)."""
+    return losses.reduce_losses(obj.record.value(s, data.y), obj.reduction, data.w)
 
 
 def loss_grad(obj, data, s):
-    """∇_θ of the data term from the scores: scale · X̃ᵀ r, r = ∂ℓ/∂s."""
-    return data.scale * (data.XaT @ obj.record.residual(s, data.y))
+    """∇_θ of the data term from the scores: scale · X̃ᵀ r, r = ∂ℓ/∂s (r ← w ⊙ r with weights)."""
+    r = obj.record.residual(s, data.y)
+    if data.w is not None:
+        r = r * _per_row(data.w, r)
+    return data.scale * (data.XaT @ r)
 
 
-def mean_curvature(obj, s):
-    """c with X̃ᵀ diag(ℓ''(s)) X̃ ≈ c X̃ᵀX̃: the mean of the loss's ``curvature_at`` (p(1 − p) over
-    every class), at least 1e-4 of the bound; the bound itself (2 squared) where there is none."""
+def mean_curvature(obj, s, w=None):
+    """c with X̃ᵀ diag(ℓ''(s)) X̃ ≈ c X̃ᵀX̃: the (weighted) mean of the loss's ``curvature_at``
+    (p(1 − p) over every class), at least 1e-4 of the bound; the bound itself (2 squared) where
+    there is none."""
     c0 = obj.record.curvature
     if obj.record.curvature_at is None:
         return jnp.asarray(c0, s.dtype)
-    return jnp.maximum(jnp.mean(obj.record.curvature_at(s)), 1e-4 * c0)
+    c = obj.record.curvature_at(s)
+    mean = jnp.mean(c) if w is None else jnp.sum(c * _per_row(w, c)) / (jnp.sum(w) * (c.size // w.size))
+    return jnp.maximum(mean, 1e-4 * c0)
+
+
+def rows_weighted(data, v):
+    """g ⊙ v over the rows (v: (n,) or (n, k)) for the preconditioner's weights g (v if none)."""
+    return v if data.gram_w is None else v * _per_row(data.gram_w, v)
 
 
 def freeze(done, old, new):
@@ -71,15 +102,37 @@ def freeze(done, old, new):
     return tree.where(done, old, new)
 
 
-def prepare(objective, batch, lambdas, tol, tol64, max_iter, init, dtype):
-    """Validate at the boundary (plain Python/NumPy, before jit); build the augmented data."""
+def check_member_weights(member_weights, base, L: int, n: int):
+    """(L, n) per-member weights (times the batch's weights ``base``), each row non-negative,
+    finite and not all zero; ValueError naming ``member_weights`` otherwise."""
+    mw = np.asarray(member_weights, np.float64)
+    if mw.shape != (L, n):
+        raise ValueError(f"member_weights must have shape ({L}, {n}): one weight row per lambda, got {mw.shape}")
+    if not np.all(np.isfinite(mw)) or np.any(mw < 0):
+        raise ValueError("member_weights must be finite and non-negative")
+    mw = mw if base is None else mw * base
+    empty = np.flatnonzero(~(mw.sum(axis=1) > 0))
+    if empty.size:
+        raise ValueError(f"member_weights rows {empty[:5].tolist()} give every example zero weight")
+    return mw
+
+
+def prepare(objective, batch, lambdas, tol, tol64, max_iter, init, dtype, member_weights=None):
+    """Validate at the boundary (plain Python/NumPy, before jit); build the augmented data.
+
+    Weights: ``batch.weight`` (n,) weighs every member's data term and the shared preconditioner;
+    ``member_weights`` (L, n) multiplies it per member (a cross-validation fold's 0/1 mask).
+    """
     if not isinstance(objective, Objective) or not objective.record.smooth:
         raise ValueError(f"objective must be an Objective with a smooth loss {SMOOTH_LOSSES}, "
                          f"got {getattr(objective, 'loss', objective)!r}")
-    if not isinstance(batch, tuple) or len(batch) != 2:
-        raise ValueError("batch must be a Batch(X, y)")
+    if not isinstance(batch, tuple) or len(batch) not in (2, 3):
+        raise ValueError("batch must be a Batch(X, y[, weight])")
     X, y = validation.check_batch(batch.X, batch.y, objective, names=("batch.X", "batch.y"))
+    base = getattr(batch, "weight", None)
+    base = None if base is None else weights.check_sample_weight(base, X.shape[0], "batch.weight")
     lam = validation.check_values(lambdas, "lambdas", low=0.0)
+    mw = None if member_weights is None else check_member_weights(member_weights, base, lam.size, X.shape[0])
     max_iter = validation.check_scalar(max_iter, "max_iter", low=1, integer=True)
     dtype = jax.dtypes.canonicalize_dtype(dtype if dtype is not None else X.dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -102,9 +155,15 @@ def prepare(objective, batch, lambdas, tol, tol64, max_iter, init, dtype):
                                  f"got {v.shape}")
             theta[:, rows] = v
     Xa = jnp.asarray(Xa, dtype)
+    mean = objective.reduction == losses.MEAN
+    scale = jnp.asarray((1.0 / n if base is None else 1.0 / base.sum()) if mean else 1.0, dtype)
+    w, gram_w = (None, None) if base is None else (jnp.asarray(base, dtype),) * 2
+    member_scale = scale
+    if mw is not None:
+        w = jnp.asarray(mw, dtype)
+        member_scale = jnp.asarray(1.0 / mw.sum(axis=1) if mean else np.ones(lam.size), dtype)
     data = _Data(Xa, Xa.T.copy(), jnp.asarray(y, jnp.int32 if objective.is_multiclass else dtype),
-                 jnp.asarray(mask[:, None] if objective.is_multiclass else mask),
-                 jnp.asarray(1.0 / n if objective.reduction == losses.MEAN else 1.0, dtype))
+                 jnp.asarray(mask[:, None] if objective.is_multiclass else mask), member_scale, w, gram_w, scale)
     return data, jnp.asarray(lam, dtype), jnp.asarray(theta), max_iter, d, dtype, tol
 
 

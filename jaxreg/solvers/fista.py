@@ -11,7 +11,7 @@ from jax import lax
 
 from jaxreg import validation
 from jaxreg.objective import Batch, Objective
-from jaxreg.solvers.common import SolverResult, freeze, loss_grad, loss_value, prepare, result, vdot
+from jaxreg.solvers.common import SolverResult, freeze, loss_grad, loss_value, prepare, result, rows_weighted, vdot
 
 
 def _fista_one(obj, data, dg, t0, lam1, lam2, theta0, tol, max_iter, step_growth):
@@ -57,29 +57,31 @@ def _fista_one(obj, data, dg, t0, lam1, lam2, theta0, tol, max_iter, step_growth
 
 @partial(jax.jit, static_argnames=("obj", "precondition"))
 def _l1_path(obj, data, lam1, lam2, theta0, tol, max_iter, step_growth, precondition):
-    c = obj.record.curvature * data.scale
-    dg = c * jnp.sum(data.Xa * data.Xa, axis=0) if precondition else jnp.full(data.Xa.shape[1], c)
+    c = obj.record.curvature * data.gram_scale  # the metric of the batch's weights g (module docstring)
+    sq = data.Xa * data.Xa
+    colsq = jnp.sum(sq, axis=0) if data.gram_w is None else data.gram_w @ sq
+    dg = c * colsq if precondition else jnp.full(data.Xa.shape[1], c)
     dg = jnp.maximum(dg, 1e-8 * jnp.max(dg))
-    op = lambda v: (data.XaT @ (data.Xa @ (v / jnp.sqrt(dg)))) / jnp.sqrt(dg)
+    op = lambda v: (data.XaT @ rows_weighted(data, data.Xa @ (v / jnp.sqrt(dg)))) / jnp.sqrt(dg)
     v = lax.fori_loop(0, 50, lambda _, v: op(v) / jnp.linalg.norm(op(v)), jnp.ones_like(dg))
     t0 = 1.0 / jnp.maximum(1.01 * c * vdot(v, op(v)), 1.0)  # 1/λ_max(D^-½ ∇²f D^-½) (λ₂ = 0)
     dg = dg[:, None] if data.mask.ndim == 2 else dg
-    one = lambda l1, l2, th: _fista_one(obj, data, dg, t0, l1, l2, th, tol, max_iter, step_growth)
-    return jax.vmap(one)(lam1, lam2, theta0)
+    one = lambda l1, l2, th, dm: _fista_one(obj, dm, dg, t0, l1, l2, th, tol, max_iter, step_growth)
+    return jax.vmap(one, in_axes=(0, 0, 0, data.member_axes))(lam1, lam2, theta0, data)
 
 
 def solve_l1_path(objective: Objective, batch: Batch, lambdas, *, l2=0.0, tol: float | None = None,
                   max_iter: int = 20000, init=None, step_growth: float = 1.05,
-                  precondition: bool = True, dtype=None) -> SolverResult:
+                  precondition: bool = True, dtype=None, member_weights=None) -> SolverResult:
     """Minimise ``reduce_n ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁`` for every λ₁ of ``lambdas`` (L,).
 
     FISTA (module docstring) until the prox-gradient mapping has ``‖G‖∞ ≤ tol`` (default 1e-7;
     1e-5 in float32) or ``max_iter``. ``l2``: λ₂ ≥ 0, a scalar or one per λ₁ (elastic net).
-    ``precondition``: the Jacobi metric D (else D = cI). ``init``, ``dtype``: as in
-    :func:`solve_l2_path`.
+    ``precondition``: the Jacobi metric D (else D = cI). ``init``, ``dtype``, ``batch.weight``,
+    ``member_weights``: as in :func:`solve_l2_path`.
     """
     data, lam, theta, max_iter, d, dtype, tol = prepare(objective, batch, lambdas, tol, 1e-7, max_iter,
-                                                         init, dtype)
+                                                         init, dtype, member_weights)
     if np.ndim(l2) > 1 or np.size(l2) not in (1, lam.size):
         raise ValueError(f"l2 must be a scalar or have one entry per lambda ({lam.size}), got {l2!r}")
     l2 = validation.check_values(np.broadcast_to(np.ravel(l2), lam.shape), "l2", low=0.0)

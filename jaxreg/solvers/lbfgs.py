@@ -59,7 +59,7 @@ def _lbfgs_one(obj, data, V, evals, lam, theta0, tol, max_iter, memory, max_ls=3
                                       (jnp.ones_like(f), f1, 0, st["done"] | armijo(1.0, f1)))
         theta_n, s_n = theta + t * d, s + t * q
         g_n = loss_grad(obj, data, s_n) + pen * theta_n
-        c_n = mean_curvature(obj, s_n)
+        c_n = mean_curvature(obj, s_n, data.w)
         sk, yk = t * d, g_n - g
         sy, h = vdot(sk, yk), st["head"]
         good = ok & (sy > 1e-10 * jnp.sqrt(vdot(sk, sk) * vdot(yk, yk)))  # curvature pair
@@ -82,7 +82,7 @@ def _lbfgs_one(obj, data, V, evals, lam, theta0, tol, max_iter, memory, max_ls=3
     g0 = loss_grad(obj, data, s0) + pen * theta0
     mem = jnp.zeros((memory,) + theta0.shape, theta0.dtype)
     st = dict(theta=theta0, s=s0, f=loss_value(obj, data, s0) + 0.5 * vdot(pen * theta0, theta0), g=g0,
-              c=mean_curvature(obj, s0), S=mem, Y=mem, rho=jnp.zeros(memory, theta0.dtype),
+              c=mean_curvature(obj, s0, data.w), S=mem, Y=mem, rho=jnp.zeros(memory, theta0.dtype),
               head=jnp.int32(0), gamma=jnp.ones((), theta0.dtype), k=jnp.int32(0),
               meas=jnp.max(jnp.abs(g0)), fails=jnp.int32(0))
     st["done"] = st["meas"] <= tol
@@ -98,16 +98,17 @@ def _l2_path(obj, data, lams, theta0, tol, max_iter, memory, precondition):
     V = evals = None
     if precondition:  # a preconditioner need not be exact: float32 eigh is ~5x faster
         f32 = jnp.float32
-        G = (data.XaT.astype(f32) @ data.Xa.astype(f32)) * data.scale.astype(f32)
+        XaT = data.XaT if data.gram_w is None else data.XaT * data.gram_w
+        G = (XaT.astype(f32) @ data.Xa.astype(f32)) * data.gram_scale.astype(f32)
         evals, V = (a.astype(data.Xa.dtype) for a in jnp.linalg.eigh(G))
         evals = jnp.maximum(evals, 0.0)
-    one = lambda lam, th: _lbfgs_one(obj, data, V, evals, lam, th, tol, max_iter, memory)
-    return jax.vmap(one)(lams, theta0)
+    one = lambda lam, th, dm: _lbfgs_one(obj, dm, V, evals, lam, th, tol, max_iter, memory)
+    return jax.vmap(one, in_axes=(0, 0, data.member_axes))(lams, theta0, data)
 
 
 def solve_l2_path(objective: Objective, batch: Batch, lambdas, *, tol: float | None = None,
                   max_iter: int = 1000, init=None, memory: int = 10, precondition=None,
-                  dtype=None) -> SolverResult:
+                  dtype=None, member_weights=None) -> SolverResult:
     """Minimise ``reduce_n ℓ + (λ/2)‖W‖²`` for every λ of ``lambdas`` (L,), in one jitted program.
 
     Preconditioned L-BFGS (module docstring) until ``‖∇J‖∞ ≤ tol`` (default 1e-8; 1e-5 in
@@ -115,9 +116,12 @@ def solve_l2_path(objective: Objective, batch: Batch, lambdas, *, tol: float | N
     with a leading λ axis (default zeros). ``memory``: L-BFGS pairs m. ``precondition``: use
     ``M = c X̃ᵀX̃/n + λI`` (default: if d + 1 ≤ 4096). ``dtype``: arithmetic dtype (default:
     that of ``batch.X``; float32 is ~2x faster on CPU and can reach tol ≈ 1e-6).
+    ``batch.weight`` (n,) weighs the data term (Σ w ℓ / Σ w); ``member_weights`` (L, n)
+    multiplies it per member, e.g. cross-validation folds as 0/1 masks (all members share one
+    preconditioner, from ``batch.weight``).
     """
     data, lam, theta, max_iter, d, dtype, tol = prepare(objective, batch, lambdas, tol, 1e-8, max_iter,
-                                                         init, dtype)
+                                                         init, dtype, member_weights)
     memory = validation.check_scalar(memory, "memory", low=1, integer=True)
     precondition = data.Xa.shape[1] <= 4096 if precondition is None else bool(precondition)
     out = _l2_path(objective, data, lam, theta, jnp.asarray(tol, dtype), max_iter, memory, precondition)
