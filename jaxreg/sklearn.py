@@ -10,13 +10,16 @@
   scikit-learn's ``C Σ_n w_n ℓ_n + penalty``, i.e. jaxreg's weighted-mean objective at
   ``λ = 1 / (C Σ_n w_n)`` with (λ₁, λ₂) = (αλ, (1 − α)λ) (α = 1 for L1, 0 for L2). L2 runs the
   batched L-BFGS, L1 and elastic net batched FISTA (:func:`jaxreg.solvers.path.solve_members`).
-* :class:`LogisticRegressionCV`: every fold × C × l1_ratio is one member of one batched solve
-  (two programs when some l1_ratio is 0 and others are not: L-BFGS and FISTA); folds are 0/1
-  weight masks over the same arrays (scikit-learn's splitter from ``cv``: the same folds as
-  scikit-learn). Fold scores with scikit-learn's scorer; the best (C, l1_ratio) by the summed
-  fold score, or the one-standard-error rule (``selection="1se"``, :func:`jaxreg.cv.select`);
-  refit on all rows warm-started from the folds' mean coefficients (``refit=False``: the mean of
-  each fold's best coefficients, as scikit-learn).
+* :class:`LogisticRegressionCV`: every fold × l1_ratio × C, and the refit candidates (all rows ×
+  l1_ratio × C), are solved in one batched call (:func:`jaxreg.solvers.path.solve_grid`: each
+  fold's path over the Cs is a warm-started lane; two programs when some l1_ratio is 0 and
+  others are not: L-BFGS and FISTA). Folds are 0/1 weight masks over the same arrays, from
+  scikit-learn's splitter for ``cv`` (the same folds as scikit-learn), and each fold's λ is
+  1/(C Σ_{its rows} w) as scikit-learn's. Fold scores with scikit-learn's scorer; the best
+  (C, l1_ratio) by the summed fold score, or the one-standard-error rule (``selection="1se"``,
+  :func:`jaxreg.cv.select`); ``refit=True`` reads the selected all-rows solution (no second
+  solve or compile); ``refit=False``: the mean of each fold's best coefficients, as
+  scikit-learn.
 
 ``tol`` is the solvers' stopping measure on the mean-scaled objective (‖∇J‖∞ for L-BFGS, as
 scikit-learn's lbfgs ``gtol``; the prox-gradient mapping for FISTA). ``dtype`` "float64" (the
@@ -41,7 +44,7 @@ import numpy as np
 from jaxreg import cv as jcv
 from jaxreg import weights as jweights
 from jaxreg.objective import Batch, Objective
-from jaxreg.solvers.path import solve_members
+from jaxreg.solvers.path import solve_grid, solve_members
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
@@ -190,13 +193,16 @@ class LogisticRegressionCV(_Base):
     """scikit-learn's ``LogisticRegressionCV`` (module docstring): ``Cs`` (an int: that many
     values log-spaced over [1e-4, 1e4], as scikit-learn), ``l1_ratios`` (elastic net), ``cv``
     (int, splitter or splits; default 5 stratified folds), ``scoring`` (default accuracy),
-    ``refit``, ``selection`` ("best" or "1se")."""
+    ``refit``, ``selection`` ("best" or "1se"), ``n_blocks`` (warm-started lanes per fold ×
+    l1_ratio path over the Cs: 1 = each path solved in turn from the smallest C, warm-started;
+    len(Cs) = every C at once from zero)."""
 
     def __init__(self, *, Cs=10, l1_ratios=None, fit_intercept=True, cv=None, penalty="l2", scoring=None,
-                 tol=1e-4, max_iter=1000, class_weight=None, refit=True, selection="best", dtype="float64"):
+                 tol=1e-4, max_iter=1000, class_weight=None, refit=True, selection="best", n_blocks=1,
+                 dtype="float64"):
         self.Cs, self.l1_ratios, self.fit_intercept, self.cv, self.penalty = Cs, l1_ratios, fit_intercept, cv, penalty
         self.scoring, self.tol, self.max_iter, self.class_weight = scoring, tol, max_iter, class_weight
-        self.refit, self.selection, self.dtype = refit, selection, dtype
+        self.refit, self.selection, self.n_blocks, self.dtype = refit, selection, n_blocks, dtype
 
     def _grid(self):
         if isinstance(self.Cs, Integral) and not isinstance(self.Cs, bool):
@@ -242,52 +248,49 @@ class LogisticRegressionCV(_Base):
         return est
 
     def fit(self, X, y, sample_weight=None):
-        """Cross-validate every fold × C × l1_ratio in one batched solve, select, refit."""
+        """Cross-validate every fold × C × l1_ratio, and the refit candidates, in one batched
+        solve; score the folds; select; read the refit off the all-rows lanes."""
         self._check_common()
         Cs, ratios = self._grid()
+        n_blocks = _positive(self.n_blocks, "n_blocks", integer=True)
+        if n_blocks > len(Cs):
+            raise ValueError(f"n_blocks must be <= the number of Cs ({len(Cs)}), got {n_blocks}")
         X, y, y_index, s, w, obj = self._prepare(X, y, sample_weight)
         splits, train = self._folds(X, y, y_index, w)
         K, nC, nA, d = len(splits), len(Cs), len(ratios), X.shape[1]
-        fold, a, c = (g.ravel() for g in np.meshgrid(np.arange(K), np.arange(nA), np.arange(nC), indexing="ij"))
-        lam = 1.0 / (Cs[c] * (train * w).sum(axis=1)[fold])
+        rows = np.vstack([train, np.ones((1, X.shape[0]), bool)]) if self.refit else train
         batch = self._batch(X, y_index, w)
-        masks = np.zeros((fold.size, batch.X.shape[0]))
-        masks[:, :X.shape[0]] = train[fold]
+        masks = np.zeros((rows.shape[0], batch.X.shape[0]))
+        masks[:, :X.shape[0]] = rows
+        lam = 1.0 / (Cs[None, :] * (rows * w).sum(axis=1)[:, None])  # C of each row's own Σ w
         with self._precision():
-            res = solve_members(obj, batch, ratios[a] * lam, (1 - ratios[a]) * lam, member_weights=masks,
-                                tol=self.tol, max_iter=self.max_iter, dtype=self.dtype)
+            res = solve_grid(obj, batch, lam, ratios, member_weights=masks, n_blocks=n_blocks, tol=self.tol,
+                             max_iter=self.max_iter, dtype=self.dtype)  # leaves (rows, nA, nC, ...)
+        member = lambda r, ai, ci: {k: v[r, ai, ci] for k, v in res.params.items()}  # noqa: E731
         scorer = get_scorer("accuracy" if self.scoring is None else self.scoring)
-        scores = np.empty(fold.size)
-        for g in range(fold.size):
-            est = self._member({k: v[g] for k, v in res.params.items()}, d)
-            te = splits[fold[g]][1]
-            kw = {} if s is None else {"sample_weight": s[te]}
-            scores[g] = scorer(est, X[te], y[te], **kw)
-        shape = (K, nA, nC)
+        scores = np.empty((K, nA, nC))
+        for k, ai, ci in np.ndindex(K, nA, nC):
+            te = splits[k][1]
+            scores[k, ai, ci] = scorer(self._member(member(k, ai, ci), d), X[te], y[te],
+                                       **({} if s is None else {"sample_weight": s[te]}))
         self.Cs_, self.l1_ratios_ = Cs, ratios
-        self.scores_, self.n_iter_ = scores.reshape(shape), np.asarray(res.n_iter).reshape(shape)
-        theta = [np.asarray(res.params["W"])[:, :d].reshape(fold.size, d, -1)]
+        self.scores_, self.n_iter_ = scores, np.asarray(res.n_iter[:K])
+        theta = [np.asarray(res.params["W"][:K, :, :, :d]).reshape(K, nA, nC, d, -1)]
         if self.fit_intercept:
-            theta.append(np.asarray(res.params["b"]).reshape(fold.size, 1, -1))
-        self.coefs_paths_ = np.moveaxis(np.concatenate(theta, axis=1), 2, 1).reshape(shape + (-1, d + self.fit_intercept))
+            theta.append(np.asarray(res.params["b"][:K]).reshape(K, nA, nC, 1, -1))
+        self.coefs_paths_ = np.swapaxes(np.concatenate(theta, axis=3), 3, 4)
         self.cv_mean_, self.cv_se_ = jcv.summarise(self.scores_, axis=0)  # (n_l1_ratios, n_Cs)
         cmajor = lambda A: np.swapaxes(A, 0, 1).ravel()  # noqa: E731  (C, l1_ratio) order, as scikit-learn
         i = jcv.select(cmajor(self.cv_mean_), cmajor(self.cv_se_), greater_is_better=True, rule=self.selection,
                        strength=np.repeat(-Cs, nA), group=np.tile(np.arange(nA), nC))
         ci, ai = divmod(i, nA)
-        if self.refit:
+        if self.refit:  # the all-rows lanes solved the refit of every (C, l1_ratio) alongside the folds
             self.C_, self.l1_ratio_ = float(Cs[ci]), float(ratios[ai])
-            start = {k: np.mean(np.asarray(v).reshape(shape + np.shape(v)[1:])[:, ai, ci], axis=0)[None]
-                     for k, v in res.params.items()}
-            lam_all = 1.0 / (self.C_ * w.sum())
-            with self._precision():
-                one = solve_members(obj, batch, [self.l1_ratio_ * lam_all], [(1 - self.l1_ratio_) * lam_all],
-                                    init=start, tol=self.tol, max_iter=self.max_iter, dtype=self.dtype)
-            self._set_coef({k: v[0] for k, v in one.params.items()}, d)
+            self._set_coef(member(K, ai, ci), d)
         else:  # each fold's own best point, averaged (scikit-learn's refit=False)
             best = [divmod(int(np.argmax(np.swapaxes(self.scores_[k], 0, 1).ravel())), nA) for k in range(K)]
-            avg = {k: np.mean([np.asarray(v).reshape(shape + np.shape(v)[1:])[f, bi[1], bi[0]]
-                               for f, bi in enumerate(best)], axis=0) for k, v in res.params.items()}
+            avg = {key: np.mean([member(k, b[1], b[0])[key] for k, b in enumerate(best)], axis=0)
+                   for key in res.params}
             self.C_ = float(np.mean([Cs[b[0]] for b in best]))
             self.l1_ratio_ = float(np.mean([ratios[b[1]] for b in best]))
             self._set_coef(avg, d)

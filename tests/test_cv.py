@@ -145,3 +145,15 @@ def test_bad_input_is_named_before_compiling(problem, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cross_validate(OBJ, data, FULL, grid, **{"folds": 3, **kwargs})
     assert engine._program.cache_info().misses == misses
+
+
+def test_cv_figures_from_a_result(cvr):
+    from jaxreg import plots
+
+    res, _ = cvr
+    figs = plots.cv_figures(res, lam_axis="lam", row_axis="learning_rate")
+    assert set(figs) == {"cv_curve", "heatmap"}
+    assert len(figs["cv_curve"].axes[0].containers) == 2  # one curve per l1_ratio
+    assert figs["heatmap"].axes[0].images[0].get_array().shape == (1, 2)  # η (1 value) × λ (2)
+    with pytest.raises(ValueError, match="lam_axis must be an axis"):
+        plots.cv_figures(res, lam_axis="l2")

@@ -1,6 +1,6 @@
 """Regularisation paths (jaxreg.solvers.path) and weighted solvers, float64: λ_max is exactly the
 edge of the all-zero solution, glmnet's grid, per-member weights = separate solves on the rows,
-integer weights = repeated rows, warm-started blocks = the cold path, elastic net = scikit-learn."""
+integer weights = repeated rows, warm-started lanes = the cold path, elastic net = scikit-learn."""
 import warnings
 
 import numpy as np
@@ -80,11 +80,15 @@ def test_warm_started_blocks_solve_the_same_path(binary, x64):
     obj = Objective("logistic")
     masks = np.ones((2, N))
     masks[1, ::2] = 0
-    cold = solve_path(obj, Batch(X, y), l1_ratio=0.5, n_lambdas=8, member_weights=masks, tol=1e-10)
-    warm = solve_path(obj, Batch(X, y), l1_ratio=0.5, n_lambdas=8, member_weights=masks, tol=1e-10, n_blocks=4)
-    assert cold.result.params["W"].shape == (2, 8, D) and warm.n_blocks == 4
-    np.testing.assert_allclose(warm.result.params["W"], cold.result.params["W"], atol=1e-7)
-    assert np.all(warm.result.converged)
+    cold = solve_path(obj, Batch(X, y), l1_ratio=0.5, n_lambdas=8, member_weights=masks, tol=1e-10, n_blocks=8)
+    for blocks in (1, 3):  # one lane of 8 λ per weight row; 3 lanes of 3 (the last padded)
+        warm = solve_path(obj, Batch(X, y), l1_ratio=0.5, n_lambdas=8, member_weights=masks, tol=1e-10,
+                          n_blocks=blocks)
+        assert warm.result.params["W"].shape == (2, 8, D) and warm.n_blocks == blocks
+        np.testing.assert_allclose(warm.result.params["W"], cold.result.params["W"], atol=1e-7)
+        assert np.all(warm.result.converged)
+    # warm starts pay: the sequential lanes need fewer iterations in all than the cold solve
+    assert warm.result.n_iter.sum() < cold.result.n_iter.sum()
     # the first λ is λ_max of all rows: member 0 (all rows) sits at the edge of the zero solution
     assert np.max(np.abs(cold.result.params["W"][0, 0])) < 1e-10
     assert straggler_fraction([10, 10]) == 0.0 and straggler_fraction([1, 3]) == pytest.approx(1 / 3)
@@ -110,6 +114,7 @@ def test_elastic_net_matches_scikit_learn_saga(binary, x64):
     (lambda b: lambda_path(Objective("logistic"), b, lambda_min_ratio=0.0), "lambda_min_ratio must be >"),
     (lambda b: solve_path(Objective("logistic"), b, [0.1, 0.01], n_blocks=3), "n_blocks must be <= 2"),
     (lambda b: solve_members(Objective("logistic"), b, [0.1], [0.1, 0.2]), "one entry per member"),
+    (lambda b: solve_l2_path(Objective("logistic"), b, [[0.1, -1.0]]), r"lambdas\[1\] must be >= 0"),
     (lambda b: solve_l2_path(Objective("logistic"), b, [0.1], member_weights=np.zeros((1, N))), "zero weight"),
     (lambda b: solve_l2_path(Objective("logistic"), b, [0.1], member_weights=np.ones((2, N))), r"shape \(1, 120\)"),
     (lambda b: solve_l2_path(Objective("logistic"), b._replace(weight=-np.ones(N)), [0.1]), "non-negative"),

@@ -97,6 +97,31 @@ def rows_weighted(data, v):
     return v if data.gram_w is None else v * _per_row(data.gram_w, v)
 
 
+def lane_loop(parts, lams, theta0, max_iter, tol, key: str = "theta"):
+    """Run the tasks ``lams`` (a (T,) array, or a tuple of them) of one lane in one while_loop.
+
+    ``parts`` = (init(θ, λ) -> state, step(state) -> state, finish(θ, λ, measure) -> (J,
+    measure), restart(state, λ) -> state); ``state[key]`` is the iterate. When the current task
+    stops (``done`` or ``max_iter`` steps) its iterate, step count and stopping measure are
+    recorded and the lane restarts at the next λ from that iterate (a warm start). Returns
+    (θ (T, ...), J (T,), steps (T,), converged (T,), measure (T,)), J from scratch."""
+    init, step, finish, restart = parts
+    at = lambda i: jax.tree_util.tree_map(lambda a: a[i], lams)  # noqa: E731
+    T = jax.tree_util.tree_leaves(lams)[0].shape[0]
+    out = (jnp.zeros((T,) + theta0.shape, theta0.dtype), jnp.zeros(T, jnp.int32), jnp.zeros(T, theta0.dtype))
+
+    def body(c):
+        st, idx, out = c
+        fin = st["done"] | (st["k"] >= max_iter)
+        out = tuple(o.at[idx].set(jnp.where(fin, v, o[idx])) for o, v in zip(out, (st[key], st["k"], st["meas"])))
+        st = tree.where(fin, restart(st, at(jnp.minimum(idx + 1, T - 1))), st)
+        return step(st), idx + fin.astype(jnp.int32), out
+
+    _, _, (theta, k, meas) = jax.lax.while_loop(lambda c: c[1] < T, body, (init(theta0, at(0)), jnp.int32(0), out))
+    value, meas = jax.vmap(finish)(theta, lams, meas)
+    return theta, value, k, meas <= tol, meas
+
+
 def freeze(done, old, new):
     """A stopped member keeps its state (``tree.where(done, old, new)``)."""
     return tree.where(done, old, new)
@@ -131,15 +156,15 @@ def prepare(objective, batch, lambdas, tol, tol64, max_iter, init, dtype, member
     X, y = validation.check_batch(batch.X, batch.y, objective, names=("batch.X", "batch.y"))
     base = getattr(batch, "weight", None)
     base = None if base is None else weights.check_sample_weight(base, X.shape[0], "batch.weight")
-    lam = validation.check_values(lambdas, "lambdas", low=0.0)
-    mw = None if member_weights is None else check_member_weights(member_weights, base, lam.size, X.shape[0])
+    lam = check_lambdas(lambdas)
+    mw = None if member_weights is None else check_member_weights(member_weights, base, lam.shape[0], X.shape[0])
     max_iter = validation.check_scalar(max_iter, "max_iter", low=1, integer=True)
     dtype = jax.dtypes.canonicalize_dtype(dtype if dtype is not None else X.dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
     tol = tol64 if tol is None and dtype == np.float64 else 1e-5 if tol is None else tol
     tol = validation.check_scalar(tol, "tol", low=0.0, low_inclusive=False)
-    (n, d), L, C = X.shape, lam.size, objective.n_classes
+    (n, d), L, C = X.shape, lam.shape[0], objective.n_classes
     w_shape = (d, C) if objective.is_multiclass else (d,)
     Xa = np.concatenate([X, np.ones((n, 1), X.dtype)], 1) if objective.fit_intercept else X
     mask = np.ones(Xa.shape[1], dtype)
@@ -161,14 +186,32 @@ def prepare(objective, batch, lambdas, tol, tol64, max_iter, init, dtype, member
     member_scale = scale
     if mw is not None:
         w = jnp.asarray(mw, dtype)
-        member_scale = jnp.asarray(1.0 / mw.sum(axis=1) if mean else np.ones(lam.size), dtype)
+        member_scale = jnp.asarray(1.0 / mw.sum(axis=1) if mean else np.ones(L), dtype)
     data = _Data(Xa, Xa.T.copy(), jnp.asarray(y, jnp.int32 if objective.is_multiclass else dtype),
                  jnp.asarray(mask[:, None] if objective.is_multiclass else mask), member_scale, w, gram_w, scale)
     return data, jnp.asarray(lam, dtype), jnp.asarray(theta), max_iter, d, dtype, tol
 
 
+def check_lambdas(lambdas, name: str = "lambdas") -> np.ndarray:
+    """(L,) values (one per member) or (L, T) (T tasks per lane, solved in turn with warm
+    starts), each ≥ 0 and finite."""
+    try:
+        arr = np.asarray(lambdas, np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be real numbers, shape (L,) or (L, T), got {lambdas!r}") from None
+    if arr.ndim > 2:
+        raise ValueError(f"{name} must have shape (L,) (one per member) or (L, T) (lanes of tasks), got {arr.shape}")
+    if arr.ndim == 2 and arr.size:
+        validation.check_values(arr.ravel(), name, low=0.0)
+        return arr
+    return validation.check_values(lambdas, name, low=0.0)
+
+
 def result(objective, d, theta, *rest):
-    params = {"W": theta[:, :d], **({"b": theta[:, d]} if objective.fit_intercept else {})}
+    """θ (..., p[, C]) split into {"W", "b"} with the leading (member[, task]) axes kept."""
+    cut = (Ellipsis, slice(0, d)) + ((slice(None),) if objective.is_multiclass else ())
+    bias = (Ellipsis, d) + ((slice(None),) if objective.is_multiclass else ())
+    params = {"W": theta[cut], **({"b": theta[bias]} if objective.fit_intercept else {})}
     return SolverResult(params, *rest)
 
 

@@ -14,14 +14,14 @@ Penalty (glmnet's, with α = ``l1_ratio`` = scikit-learn's): ``λ (α‖W‖₁ 
 * :func:`solve_members`: any list of members ``(λ₁, λ₂[, weights])`` in one call: members with
   λ₁ = 0 by batched L-BFGS, the others by batched FISTA (elastic net when λ₂ > 0), each a single
   ``vmap`` program.
-* :func:`solve_path`: a path (× optional per-member weights, e.g. folds) with **warm-started
-  blocks**: the L values are dealt into B interleaved blocks (block r holds λ_r, λ_{r+B}, ...);
-  block r starts each member from the solution at its predecessor λ_{k−1} in block r − 1. B = 1 is
-  the cold, fully parallel solve; B = L the sequential warm-started path; between, B rounds of
-  L/B parallel members, each warm-started from a neighbouring λ. A vmapped ``while_loop`` runs
-  until its slowest member stops (jax issue 2586): :func:`straggler_fraction` measures the
-  member-iterations spent waiting (frozen) in a result; warm starts shrink the spread of
-  iteration counts that causes it.
+* :func:`solve_path`: a path (× optional per-member weights, e.g. folds) in **warm-started
+  lanes**: the L values (largest first) are cut into B contiguous blocks; each block is one
+  *lane* that solves its λ values in turn inside ONE ``while_loop``, each warm-started from the
+  previous solution (a converged member moves on to its next λ instead of idling). All lanes
+  of all weight rows are one vmapped program. A vmapped ``while_loop`` runs until its slowest
+  member stops (jax issue 2586): with one λ per member (B = L, the cold parallel solve) every
+  member waits for the slowest λ; with lanes, a lane waits only for the slowest lane's total.
+  :func:`straggler_fraction` measures the share of member-iterations spent frozen.
 """
 from __future__ import annotations
 
@@ -103,23 +103,22 @@ def lambda_path(objective: Objective, batch: Batch, n_lambdas: int = 100, lambda
     return top * ratio ** (np.arange(n_lambdas) / max(n_lambdas - 1, 1))
 
 
-def _take(result: SolverResult, idx) -> SolverResult:
-    return jax.tree_util.tree_map(lambda a: np.asarray(a)[idx], result)
-
-
 def solve_members(objective: Objective, batch: Batch, l1, l2, *, member_weights=None, init=None,
                   tol: Optional[float] = None, max_iter: Optional[int] = None, dtype=None) -> SolverResult:
     """Solve G members with penalties ``(λ₁, λ₂)`` = ``(l1[g], l2[g])`` (and weights
-    ``member_weights[g]`` times ``batch.weight``) in one call: λ₁ = 0 members by L-BFGS, the
-    others by FISTA, one vmapped program each. Results in member order (NumPy).
-    ``init``: params with a leading (G,) axis (warm starts) or None (zeros)."""
-    l1 = validation.check_values(l1, "l1", low=0.0)
-    l2 = validation.check_values(np.broadcast_to(l2, l1.shape) if np.ndim(l2) == 0 else l2, "l2", low=0.0)
-    if l1.shape != l2.shape:
-        raise ValueError(f"l1 and l2 must have one entry per member, got shapes {l1.shape} and {l2.shape}")
-    groups = [(np.flatnonzero(l1 == 0), "l2"), (np.flatnonzero(l1 > 0), "l1")]
+    ``member_weights[g]`` times ``batch.weight``) in one call: members with λ₁ = 0 by L-BFGS,
+    the others by FISTA, one vmapped program each. ``l1``, ``l2`` of shape (G, T) make each
+    member a *lane* of T tasks solved in turn, each warm-started from the previous one
+    (results (G, T, ...)). ``init``: params with a leading (G,) axis (warm starts) or None
+    (zeros). Results in member order (NumPy)."""
+    l1, l2 = np.asarray(l1, np.float64), np.asarray(l2, np.float64)
+    l2 = np.broadcast_to(l2, l1.shape) if l2.ndim == 0 else l2
+    if l1.ndim not in (1, 2) or l1.shape != l2.shape:
+        raise ValueError(f"l1 and l2 must have one entry per member (G,) or per member and task (G, T) alike, "
+                         f"got shapes {l1.shape} and {l2.shape}")
+    smooth = np.all(l1.reshape(len(l1), -1) == 0, axis=1)
     parts, order = [], []
-    for idx, kind in groups:
+    for idx, kind in ((np.flatnonzero(smooth), "l2"), (np.flatnonzero(~smooth), "l1")):
         if idx.size == 0:
             continue
         sub = lambda a: None if a is None else np.asarray(a)[idx]  # noqa: E731
@@ -138,9 +137,9 @@ def solve_members(objective: Objective, batch: Batch, l1, l2, *, member_weights=
 
 
 class PathResult(NamedTuple):
-    """lambdas (L,) decreasing; l1_ratio α; result: a :class:`SolverResult` whose leaves have the
-    leading axes ``(M, L)`` (M member groups, e.g. folds; M = 1 without ``member_weights``);
-    n_blocks: the warm-start rounds used."""
+    """lambdas (L,) as given (default decreasing); l1_ratio α; result: a :class:`SolverResult`
+    whose leaves have the leading axes ``(M, L)`` (M weight rows, e.g. folds; M = 1 without
+    ``member_weights``); n_blocks: lanes per weight row."""
 
     lambdas: np.ndarray
     l1_ratio: float
@@ -148,42 +147,67 @@ class PathResult(NamedTuple):
     n_blocks: int
 
 
-def solve_path(objective: Objective, batch: Batch, lambdas=None, *, l1_ratio=1.0, n_lambdas: int = 100,
-               lambda_min_ratio: Optional[float] = None, member_weights=None, n_blocks: int = 1,
-               tol: Optional[float] = None, max_iter: Optional[int] = None, dtype=None) -> PathResult:
-    """The elastic-net path ``λ (α‖W‖₁ + (1 − α)/2‖W‖²)`` over ``lambdas`` (default
-    :func:`lambda_path`) for each of M weight rows ``member_weights`` (M, n) (default one: the
-    batch's weights), in ``n_blocks`` warm-started rounds (module docstring; 1 = cold, one
-    round). Returns a :class:`PathResult` with results shaped (M, L, ...)."""
-    alpha = check_l1_ratio(l1_ratio)
-    lams = (lambda_path(objective, batch, n_lambdas, lambda_min_ratio, alpha) if lambdas is None
-            else validation.check_values(lambdas, "lambdas", low=0.0))
-    order = np.argsort(-lams, kind="stable")  # warm starts run from the largest λ down
-    L = lams.size
-    n_blocks = validation.check_scalar(n_blocks, "n_blocks", low=1, high=L, integer=True)
+def lanes(lambdas, n_blocks: int):
+    """(order, tasks): the path positions sorted by decreasing λ, cut into ``n_blocks`` contiguous
+    lanes of T = ⌈L/B⌉ tasks each ((B, T) indices into ``lambdas``, the last lane padded by
+    repeating its last λ)."""
+    order = np.argsort(-np.asarray(lambdas), kind="stable")
+    T = -(-order.size // n_blocks)
+    pos = np.minimum(np.arange(n_blocks * T), order.size - 1).reshape(n_blocks, T)
+    return order, order[pos]
+
+
+def solve_grid(objective: Objective, batch: Batch, lambdas, l1_ratios=(1.0,), *, member_weights=None,
+               n_blocks: int = 1, tol: Optional[float] = None, max_iter: Optional[int] = None,
+               dtype=None) -> SolverResult:
+    """Every (row m, α, λ) of a grid in one call: ``lambdas`` (L,) shared or (M, L) per weight
+    row (e.g. scikit-learn's C scaled by each fold's Σ w), ``l1_ratios`` (A,), weight rows
+    ``member_weights`` (M, n) (None: one row, the batch's weights). Each (m, α) path is cut into
+    ``n_blocks`` warm-started lanes (module docstring; the order of row 0's λ, largest first).
+    Returns a :class:`SolverResult` whose leaves lead with (M, A, L)."""
+    ratios = np.asarray([check_l1_ratio(a, f"l1_ratios[{i}]") for i, a in enumerate(np.ravel(l1_ratios))])
     n = np.shape(batch.X)[0]
     mw = None if member_weights is None else np.asarray(member_weights, np.float64)
     if mw is not None and (mw.ndim != 2 or mw.shape[1] != n):
         raise ValueError(f"member_weights must have shape (M, {n}), got {mw.shape}")
     M = 1 if mw is None else mw.shape[0]
-    per_block = -(-L // n_blocks)
-    slots = np.full((n_blocks, per_block), -1)
-    for k in range(L):  # block r holds the path positions r, r + B, r + 2B, ...
-        slots[k % n_blocks, k // n_blocks] = k
-    slots = np.where(slots < 0, slots.max(axis=0, keepdims=True), slots)  # pad: repeat (same shape each round)
-    out, prev = {}, None
-    for r in range(n_blocks):
-        pos = slots[r]
-        lam = np.tile(lams[order[pos]], M)
-        rows = None if mw is None else np.repeat(mw, per_block, axis=0)
-        res = solve_members(objective, batch, alpha * lam, (1 - alpha) * lam, member_weights=rows, init=prev,
-                            tol=tol, max_iter=max_iter, dtype=dtype)
-        for j, k in enumerate(pos):
-            out.setdefault(k, _take(res, np.arange(M) * per_block + j))
-        prev = res.params
-    stacked = jax.tree_util.tree_map(lambda *a: np.stack(a, axis=1), *[out[k] for k in range(L)])
-    inverse = np.argsort(order, kind="stable")  # back to the caller's λ order
-    return PathResult(lams, alpha, jax.tree_util.tree_map(lambda a: a[:, inverse], stacked), n_blocks)
+    lam = np.asarray(lambdas, np.float64)
+    lam = np.broadcast_to(lam, (M, lam.size)) if lam.ndim == 1 else lam
+    if lam.shape[0] != M:
+        raise ValueError(f"lambdas must have shape (L,) or ({M}, L), one row per weight row, got {lam.shape}")
+    validation.check_values(lam.ravel(), "lambdas", low=0.0)
+    L, A = lam.shape[1], ratios.size
+    n_blocks = validation.check_scalar(n_blocks, "n_blocks", low=1, high=L, integer=True)
+    _, tasks = lanes(lam[0], n_blocks)  # (B, T) indices into the path
+    B, T = tasks.shape
+    lane = lam[:, None, tasks]  # (M, 1, B, T)
+    alpha = ratios[None, :, None, None]
+    l1 = (alpha * lane).reshape(M * A * B, T)
+    l2 = ((1 - alpha) * lane).reshape(M * A * B, T)
+    rows = None if mw is None else np.repeat(mw, A * B, axis=0)
+    res = solve_members(objective, batch, l1[:, 0] if T == 1 else l1, l2[:, 0] if T == 1 else l2,
+                        member_weights=rows, tol=tol, max_iter=max_iter, dtype=dtype)
+    res = jax.tree_util.tree_map(lambda a: a.reshape((M, A, B * T) + a.shape[1 + (T > 1):]), res)
+    where = np.empty(L, int)  # the (lane, task) slot of each path position (first occurrence)
+    for slot, k in reversed(list(enumerate(tasks.ravel()))):
+        where[k] = slot
+    return jax.tree_util.tree_map(lambda a: a[:, :, where], res)
+
+
+def solve_path(objective: Objective, batch: Batch, lambdas=None, *, l1_ratio=1.0, n_lambdas: int = 100,
+               lambda_min_ratio: Optional[float] = None, member_weights=None, n_blocks: int = 1,
+               tol: Optional[float] = None, max_iter: Optional[int] = None, dtype=None) -> PathResult:
+    """The elastic-net path ``λ (α‖W‖₁ + (1 − α)/2‖W‖²)`` over ``lambdas`` (default
+    :func:`lambda_path`) for each of M weight rows ``member_weights`` (M, n) (default one: the
+    batch's weights), cut into ``n_blocks`` warm-started lanes per row (:func:`solve_grid`;
+    ``n_blocks = L``: the cold parallel solve of every λ at once). Returns a :class:`PathResult`
+    with results shaped (M, L, ...)."""
+    alpha = check_l1_ratio(l1_ratio)
+    lams = (lambda_path(objective, batch, n_lambdas, lambda_min_ratio, alpha) if lambdas is None
+            else validation.check_values(lambdas, "lambdas", low=0.0))
+    res = solve_grid(objective, batch, lams, [alpha], member_weights=member_weights, n_blocks=n_blocks, tol=tol,
+                     max_iter=max_iter, dtype=dtype)
+    return PathResult(lams, alpha, jax.tree_util.tree_map(lambda a: a[:, 0], res), n_blocks)
 
 
 def straggler_fraction(n_iter) -> float:
