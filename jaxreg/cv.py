@@ -175,6 +175,9 @@ def cross_validate(objective: Objective, data: TrainData, config: TrainConfig, g
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     if not isinstance(refit, bool):
         raise ValueError(f"refit must be True or False, got {refit!r}")
+    if refit and config.needs_holdout:
+        raise ValueError(f"refit=True trains on all rows, where early_stopping={config.early_stopping!r} has no "
+                         "hold-out set; use refit=False or a config without hold-out early stopping")
     res = CVResult(sweep(objective, data, config, grid, folds=folds, fold_key=fold_key, **sweep_kwargs))
     if not refit:
         return res

@@ -185,8 +185,13 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
     progress: a bar over chunks on stderr: None = only on a terminal, True/False = on/off.
     Raises ValueError (before compiling) naming the bad axis and value.
     """
-    # the batch size is checked per batch-size group below
-    check_data(objective, dataclasses.replace(config, method="full_batch") if "batch_size" in grid else config, data)
+    # the batch size is checked per batch-size group below; with folds the hold-out is each fold's
+    if folds is not None and data.holdout is not None:
+        raise ValueError("data.holdout must be None with folds: each fold's held-out rows are its hold-out set "
+                         "(keep a separate evaluation set in data.test)")
+    engine_data = data if folds is None or not config.needs_holdout else data._replace(holdout=data.train)
+    check_data(objective, dataclasses.replace(config, method="full_batch") if "batch_size" in grid else config,
+               engine_data)
     if seeds is not None:
         if "seed" in grid:
             raise ValueError("give the seed axis either in grid or as seeds=, not both")
@@ -197,9 +202,6 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
     axes, values, configs = expand_grid(grid, n_train, tuple(base.extra))
     foldid, masks, merge = None, None, None
     if folds is not None:
-        if data.holdout is not None:
-            raise ValueError("data.holdout must be None with folds: each fold's held-out rows are its hold-out set "
-                             "(keep a separate evaluation set in data.test)")
         foldid, n_folds = check_folds(folds, n_train, y=np.asarray(data.train.y), classifier=objective.is_classifier,
                                       weight=data.train.weight, key=fold_key)
         axes, values, configs = with_folds(axes, values, configs, n_folds)
@@ -212,7 +214,6 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
     for i, c in enumerate(configs):
         groups.setdefault(c.get("batch_size"), []).append(i)
     plans = []
-    engine_data = data if foldid is None or not config.needs_holdout else data._replace(holdout=data.train)
     for bs, idx in groups.items():
         cfg = config if bs is None else dataclasses.replace(config, method="minibatch", batch_size=bs)
         if foldid is not None and cfg.method != "full_batch" and cfg.epoch_rows is None:

@@ -136,6 +136,7 @@ def test_minibatch_folds_draw_only_their_own_training_rows(problem):
     (dict(metric="train_acc"), "hold-out metric"),
     (dict(rule="2se"), "rule must be one of"),
     (dict(holdout=True), "data.holdout must be None"),
+    (dict(config=TrainConfig("full_batch", 4, early_stopping="patience"), refit=True), "refit=True trains on all"),
 ])
 def test_bad_input_is_named_before_compiling(problem, kwargs, match):
     X, y = problem
@@ -143,7 +144,7 @@ def test_bad_input_is_named_before_compiling(problem, kwargs, match):
     grid = kwargs.pop("grid", {"learning_rate": [0.1]})
     misses = engine._program.cache_info().misses
     with pytest.raises(ValueError, match=match):
-        cross_validate(OBJ, data, FULL, grid, **{"folds": 3, **kwargs})
+        cross_validate(OBJ, data, kwargs.pop("config", FULL), grid, **{"folds": 3, **kwargs})
     assert engine._program.cache_info().misses == misses
 
 

@@ -7,7 +7,7 @@ def test_readme_tour_runs():
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert blocks, "README.md has no python block"
-    assert len(blocks) == 2, "the tour and the open-engine block"
+    assert len(blocks) == 3, "the tour, the open-engine block, the cross-validation block"
     namespace = {}
     for i, block in enumerate(blocks):  # one namespace: the second block continues the first
         exec(compile(block, f"README.md (python block {i + 1})", "exec"), namespace)
@@ -15,3 +15,6 @@ def test_readme_tour_runs():
     assert 0.5 < namespace["best"].metrics["test_acc"] <= 1.0
     assert namespace["res_w"].shape == (2, 2) and bool(namespace["r"].stopped)
     assert namespace["out"].final["holdout_acc"].shape == (3,)
+    assert namespace["ours"].C_ == namespace["theirs"].C_ and namespace["ours"].scores_.shape == (5, 1, 10)
+    assert namespace["cvr"].shape == (3, 2, 2) and namespace["cvr"].refit is not None
+    assert namespace["path"].result.params["W"].shape == (1, 20, 20)
