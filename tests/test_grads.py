@@ -112,8 +112,9 @@ def three_gradients(objs, params, pens, batches):
     return jax.jit(lambda Ps: [one(o, P, b) for o, P, b in zip(objs, Ps, batches)])(params)
 
 
-def gradient_errors(loss, configs, seed):
-    """{(mode, shape, reduction, penalty): (closed~autodiff, autodiff~FD, closed~FD)}."""
+def gradient_errors(loss, configs, seed, weights=False):
+    """{(mode, shape, reduction, penalty): (closed~autodiff, autodiff~FD, closed~FD)}; with
+    ``weights``, every batch carries random per-example weights (some zero, see :func:`weighted`)."""
     rng = np.random.default_rng(seed)
     objs, params, batches = [], [], []
     for (fit, pen_b), shape, reduction in configs:
@@ -121,7 +122,7 @@ def gradient_errors(loss, configs, seed):
                               reduction=reduction, fit_intercept=fit, penalize_intercept=pen_b))
         P, batch = random_problem(loss, shape, fit, rng, copies=len(PENALTIES))
         params.append(P)
-        batches.append(batch)
+        batches.append(weighted(batch, rng) if weights else batch)
     results = three_gradients(objs, params, stacked_penalties(), batches)
     errors = {}
     for config, grads3 in zip(configs, results):
@@ -276,24 +277,12 @@ def weighted(batch, rng):
 def test_weighted_closed_form_vs_autodiff_vs_finite_differences(loss, x64):
     """Weighted data terms (mean: Σwℓ/Σw, sum: Σwℓ) for both reductions and two intercept modes
     in one program: closed form = jax.grad ≤ 1e-10, both = central differences ≤ 1e-6."""
-    rng = np.random.default_rng(100 + ALL_LOSSES.index(loss))
     configs = [((True, False), (7, 3, 3), "mean"), ((False, True), (50, 10, 5), "sum"),
                ((True, True), (50, 10, 5), "mean")]
-    objs, params, batches = [], [], []
-    for (fit, pen_b), shape, reduction in configs:
-        objs.append(Objective(loss, n_classes=shape[2] if loss in MULTICLASS else 1,
-                              reduction=reduction, fit_intercept=fit, penalize_intercept=pen_b))
-        P, batch = random_problem(loss, shape, fit, rng, copies=len(PENALTIES))
-        params.append(P)
-        batches.append(weighted(batch, rng))
-    results = three_gradients(objs, params, stacked_penalties(), batches)
-    failures = []
-    for config, grads3 in zip(configs, results):
-        for i, name in enumerate(PENALTIES):
-            c, a, f = (jax.tree_util.tree_map(lambda leaf: leaf[i], g) for g in grads3)
-            errs = (relative_error(c, a), relative_error(a, f), relative_error(c, f))
-            if not (errs[0] <= CLOSED_VS_AUTODIFF_TOL and max(errs[1:]) <= VS_FINITE_DIFF_TOL):
-                failures.append(f"{config} penalty={name}: " + ", ".join(f"{e:.2e}" for e in errs))
+    errors = gradient_errors(loss, configs, seed=100 + ALL_LOSSES.index(loss), weights=True)
+    assert len(errors) == len(configs) * len(PENALTIES)
+    failures = [f"{key}: " + ", ".join(f"{e:.2e}" for e in errs) for key, errs in errors.items()
+                if not (errs[0] <= CLOSED_VS_AUTODIFF_TOL and max(errs[1:]) <= VS_FINITE_DIFF_TOL)]
     assert not failures, "\n".join(failures)
 
 
