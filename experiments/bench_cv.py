@@ -41,9 +41,11 @@ PROBLEMS = ("mnist_2v3_l2", "mnist_2v3_l1", "mnist_softmax_l2")
 class BenchCVConfig:
     """``python -m experiments.bench_cv`` (``--smoke``: :func:`smoke_config`). Cs, folds: the CV
     grid; tol: both sides' tolerance (scikit-learn's default 1e-4); sk_max_iter: scikit-learn's
-    iteration cap (its default 100 stops lbfgs short at large C); binary_rows, softmax_rows: rows
-    of each problem given to both (0 = all of the split); dtype: jaxreg's precision; n_blocks:
-    jaxreg's warm-started lanes per path; straggler, sgd_cv: run those parts."""
+    iteration cap (its default 100 stops lbfgs short at large C); binary_rows, l1_rows,
+    softmax_rows: rows of the 2-vs-3 L2, 2-vs-3 L1 (saga is slow) and softmax problems given to
+    both (0 = all of the split); dtype: jaxreg's precision; n_blocks:
+    jaxreg's warm-started lanes per path; straggler, sgd_cv: run those parts
+    (straggler_rows_for_2: the largest problem also timed with 2 lanes per fold)."""
 
     problems: tuple = PROBLEMS
     Cs: int = 10
@@ -52,10 +54,12 @@ class BenchCVConfig:
     sk_max_iter: int = 1000
     jx_max_iter: int = 2000
     binary_rows: int = 0
-    softmax_rows: int = 5000
+    l1_rows: int = 1000
+    softmax_rows: int = 4000
     dtype: str = "float32"
     n_blocks: int = 1
     straggler: bool = True
+    straggler_rows_for_2: int = 4005  # also time 2 lanes per fold up to this many rows
     sgd_cv: bool = True
     sgd_epochs: int = 10
     pool: tuple = (20000, 2000, 2000)
@@ -66,8 +70,8 @@ def default_config() -> BenchCVConfig:
 
 
 def smoke_config() -> BenchCVConfig:
-    return BenchCVConfig(Cs=4, folds=3, binary_rows=1200, softmax_rows=1200, sk_max_iter=300, sgd_epochs=3,
-                         pool=(6000, 600, 600))
+    return BenchCVConfig(Cs=4, folds=3, binary_rows=1200, l1_rows=600, softmax_rows=1200, sk_max_iter=300,
+                         sgd_epochs=3, pool=(6000, 600, 600))
 
 
 def load(data: dict, config: BenchCVConfig) -> dict:
@@ -75,13 +79,15 @@ def load(data: dict, config: BenchCVConfig) -> dict:
     pool, hold, test = config.pool
     binary = logistic_text_split(data, digits=(2, 3), n_train_pool=pool, n_test_pool=test, bias_feature=False)
     soft = softmax_split(data, n_train_pool=pool, n_holdout=hold, n_test=test, bias_feature=False)
+    rows = {"mnist_2v3_l2": config.binary_rows, "mnist_2v3_l1": config.l1_rows, "mnist_softmax_l2": config.softmax_rows}
     out = {}
-    for name, split, rows in (("mnist_2v3", binary, config.binary_rows), ("mnist_softmax", soft, config.softmax_rows)):
+    for name in config.problems:
+        split = binary if name.startswith("mnist_2v3") else soft
         X = np.concatenate([split.X_train, split.X_holdout]).astype(np.float64)
         y = np.concatenate([split.y_train, split.y_holdout]).astype(np.int64)
-        rows = rows or len(y)
-        out[name] = (X[:rows], y[:rows])
-    return {p: (*out[p.rsplit("_", 1)[0]], p.rsplit("_", 1)[1]) for p in config.problems}
+        n = rows[name] or len(y)
+        out[name] = (X[:n], y[:n], name.rsplit("_", 1)[1])
+    return out
 
 
 def _cv_score(est, C):
@@ -134,40 +140,43 @@ def compare(name, X, y, penalty, config, log) -> dict:
     return row
 
 
-def straggler(X, y, config, log) -> dict:
-    """The L2 fold × C grid of MNIST 2 vs 3 solved (a) cold, every (fold, C) a member of one
-    vmapped while_loop, (b) in warm-started lanes (1, 2, 5 per fold path). Compiled-call wall
-    times (median of 2) and the share of member-iterations spent frozen."""
+def straggler(name, X, y, config, log) -> dict:
+    """The L2 fold × C grid of one problem solved (a) cold, every (fold, C) a member of one
+    vmapped while_loop, (b) in warm-started lanes (1, and 2 for the smaller problem, per fold
+    path). Wall time of the first
+    call (with compilation) and of a second, compiled call; the share of member-iterations spent
+    frozen (waiting for the slowest member or lane)."""
     from sklearn.model_selection import StratifiedKFold
 
     from jaxreg import Batch
 
-    Cs = np.logspace(-4, 4, config.Cs)
+    Cs, K = np.logspace(-4, 4, config.Cs), len(np.unique(y))
     rows = np.zeros((config.folds, len(y)), bool)
     for k, (tr, _) in enumerate(StratifiedKFold(config.folds).split(X, y)):
         rows[k, tr] = True
     lam = 1.0 / (Cs[None, :] * rows.sum(axis=1)[:, None])
-    batch = Batch(X.astype(config.dtype), y.astype(config.dtype), np.ones(len(y), config.dtype))
-    obj, out = Objective("logistic"), {}
-    for B in sorted({config.Cs, 1, 2, 5} & set(range(1, config.Cs + 1)), reverse=True):
-        run = lambda: solve_grid(obj, batch, lam, [0.0], member_weights=rows, n_blocks=B, tol=config.tol,  # noqa: E731
-                                 max_iter=config.jx_max_iter, dtype=config.dtype)
+    obj = Objective("softmax", K) if K > 2 else Objective("logistic")
+    batch = Batch(X.astype(config.dtype), y if K > 2 else y.astype(config.dtype), np.ones(len(y), config.dtype))
+    out = {}
+    layouts = {config.Cs, 1} | ({2} if len(y) <= config.straggler_rows_for_2 else set())
+    for B in sorted(layouts & set(range(1, config.Cs + 1)), reverse=True):
+        def run():
+            return solve_grid(obj, batch, lam, [0.0], member_weights=rows, n_blocks=B, tol=config.tol,
+                              max_iter=config.jx_max_iter, dtype=config.dtype)
         t = time.perf_counter()
         res = run()
         first = time.perf_counter() - t
-        times = []
-        for _ in range(2):
-            t = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        run()
+        wall = time.perf_counter() - t
         it = np.asarray(res.n_iter)[:, 0]  # (folds, Cs)
         per_lane = np.stack([it[:, tasks].sum(axis=1) for tasks in lanes(1.0 / Cs, B)[1]], axis=1)  # (folds, B)
         key = "cold_all_Cs_at_once" if B == config.Cs else f"lanes_{B}_per_fold"
-        out[key] = {"lanes": int(per_lane.size), "wall_s": float(np.median(times)), "first_call_s": first,
+        out[key] = {"lanes": int(per_lane.size), "wall_s": wall, "first_call_s": first,
                     "iterations_total": int(it.sum()), "loop_iterations": int(per_lane.max()),
                     "straggler_fraction": straggler_fraction(per_lane), "converged": bool(np.all(res.converged))}
-        log(f"straggler: {key}: {out[key]['wall_s']:.2f}s, {out[key]['loop_iterations']} loop iterations, "
-            f"waiting {100 * out[key]['straggler_fraction']:.0f}%")
+        log(f"straggler {name}: {key}: {wall:.2f}s compiled ({first:.1f}s first), {out[key]['loop_iterations']} "
+            f"loop iterations, waiting {100 * out[key]['straggler_fraction']:.0f}%")
     return out
 
 
@@ -203,10 +212,12 @@ def markdown(report) -> str:
                   "speedup", "sklearn C", "jaxreg C", "same C", "CV score gap"), rows), "",
              f"`min_speedup` = {report['min_speedup']:.2f}.", ""]
     if report.get("straggler"):
-        st = [(k, v["lanes"], f"{v['wall_s']:.2f}", v["loop_iterations"], v["iterations_total"],
-               f"{v['straggler_fraction']:.2f}") for k, v in report["straggler"].items()]
-        lines += ["Straggler cost (MNIST 2 vs 3, L2, folds x Cs, compiled calls):", "", *markdown_table(
-            ("layout", "lanes", "wall (s)", "loop iterations", "member iterations", "waiting share"), st), ""]
+        st = [(p, k, v["lanes"], f"{v['wall_s']:.2f}", f"{v['first_call_s']:.2f}", v["loop_iterations"],
+               v["iterations_total"], f"{v['straggler_fraction']:.2f}")
+              for p, layouts in report["straggler"].items() for k, v in layouts.items()]
+        lines += ["Straggler cost (L2, folds x Cs, in one solve_grid call):", "", *markdown_table(
+            ("problem", "layout", "lanes", "compiled (s)", "first call (s)", "loop iterations", "member iterations",
+             "waiting share"), st), ""]
     if report.get("sgd_cv"):
         s = report["sgd_cv"]
         lines += [f"SGD cross-validation: {s['models']} models (η × λ × folds) in one program, {s['wall_s']:.1f}s; "
@@ -222,8 +233,9 @@ def run(out_dir, config: BenchCVConfig, data: dict, progress) -> dict:
     rows = [compare(name, X, y, pen, config, log) for name, (X, y, pen) in problems.items()]
     files = ["bench_cv.json", "bench_cv.md"]
     report = {"problems": rows, "min_speedup": min(r["speedup"] for r in rows)}
-    if config.straggler and "mnist_2v3_l2" in problems:
-        report["straggler"] = straggler(*problems["mnist_2v3_l2"][:2], config, log)
+    if config.straggler:
+        report["straggler"] = {name: straggler(name, *problems[name][:2], config, log)
+                               for name in ("mnist_2v3_l2", "mnist_softmax_l2") if name in problems}
     if config.sgd_cv and "mnist_2v3_l2" in problems:
         report["sgd_cv"], figs = sgd_cv(*problems["mnist_2v3_l2"][:2], config, out_dir, log)
         files += figs

@@ -241,6 +241,17 @@ class LogisticRegressionCV(_Base):
                 raise ValueError(f"cv: test fold {k} has no example with positive weight")
         return splits, train
 
+    def _accuracy(self, params, k, X, y_index, sample_weight, d):
+        """(n_l1_ratios, n_Cs) accuracies (weighted by ``sample_weight``) of fold k's solutions on
+        its test rows: scikit-learn's ``accuracy_score`` of ``predict``, for all of them at once."""
+        W = np.asarray(params["W"][k], np.float64)[:, :, :d]  # (nA, nC, d[, K])
+        b = np.asarray(params["b"][k], np.float64) if self.fit_intercept else np.zeros(W.shape[:2] + W.shape[3:])
+        s = np.einsum("nd,acd...->nac...", X, W) + b
+        pred = (s > 0).astype(int) if s.ndim == 3 else np.argmax(s, axis=-1)
+        hit = pred == y_index[:, None, None]
+        w = np.ones(len(y_index)) if sample_weight is None else sample_weight
+        return np.einsum("n,nac->ac", w, hit) / w.sum()
+
     def _member(self, params, d):
         est = LogisticRegression(fit_intercept=self.fit_intercept)
         est.classes_, est.n_features_in_ = self.classes_, d
@@ -267,12 +278,16 @@ class LogisticRegressionCV(_Base):
             res = solve_grid(obj, batch, lam, ratios, member_weights=masks, n_blocks=n_blocks, tol=self.tol,
                              max_iter=self.max_iter, dtype=self.dtype)  # leaves (rows, nA, nC, ...)
         member = lambda r, ai, ci: {k: v[r, ai, ci] for k, v in res.params.items()}  # noqa: E731
-        scorer = get_scorer("accuracy" if self.scoring is None else self.scoring)
         scores = np.empty((K, nA, nC))
-        for k, ai, ci in np.ndindex(K, nA, nC):
+        for k in range(K):
             te = splits[k][1]
-            scores[k, ai, ci] = scorer(self._member(member(k, ai, ci), d), X[te], y[te],
-                                       **({} if s is None else {"sample_weight": s[te]}))
+            if self.scoring in (None, "accuracy"):  # every (l1_ratio, C) of the fold in one product
+                scores[k] = self._accuracy(res.params, k, X[te], y_index[te], None if s is None else s[te], d)
+                continue
+            scorer = get_scorer(self.scoring)
+            for ai, ci in np.ndindex(nA, nC):
+                scores[k, ai, ci] = scorer(self._member(member(k, ai, ci), d), X[te], y[te],
+                                           **({} if s is None else {"sample_weight": s[te]}))
         self.Cs_, self.l1_ratios_ = Cs, ratios
         self.scores_, self.n_iter_ = scores, np.asarray(res.n_iter[:K])
         theta = [np.asarray(res.params["W"][:K, :, :, :d]).reshape(K, nA, nC, d, -1)]

@@ -179,7 +179,8 @@ def prepare(objective, batch, lambdas, tol, tol64, max_iter, init, dtype, member
                 raise ValueError(f"init[{key!r}] must have shape {shape} or {(L,) + shape}, "
                                  f"got {v.shape}")
             theta[:, rows] = v
-    Xa = jnp.asarray(Xa, dtype)
+    Xa_host = np.asarray(Xa, dtype)
+    Xa = jnp.asarray(Xa_host)
     mean = objective.reduction == losses.MEAN
     scale = jnp.asarray((1.0 / n if base is None else 1.0 / base.sum()) if mean else 1.0, dtype)
     w, gram_w = (None, None) if base is None else (jnp.asarray(base, dtype),) * 2
@@ -187,7 +188,7 @@ def prepare(objective, batch, lambdas, tol, tol64, max_iter, init, dtype, member
     if mw is not None:
         w = jnp.asarray(mw, dtype)
         member_scale = jnp.asarray(1.0 / mw.sum(axis=1) if mean else np.ones(L), dtype)
-    data = _Data(Xa, Xa.T.copy(), jnp.asarray(y, jnp.int32 if objective.is_multiclass else dtype),
+    data = _Data(Xa, jnp.asarray(np.ascontiguousarray(Xa_host.T)), jnp.asarray(y, jnp.int32 if objective.is_multiclass else dtype),
                  jnp.asarray(mask[:, None] if objective.is_multiclass else mask), member_scale, w, gram_w, scale)
     return data, jnp.asarray(lam, dtype), jnp.asarray(theta), max_iter, d, dtype, tol
 
@@ -208,7 +209,9 @@ def check_lambdas(lambdas, name: str = "lambdas") -> np.ndarray:
 
 
 def result(objective, d, theta, *rest):
-    """θ (..., p[, C]) split into {"W", "b"} with the leading (member[, task]) axes kept."""
+    """θ (..., p[, C]) split into {"W", "b"} with the leading (member[, task]) axes kept; NumPy
+    arrays (slicing on the host compiles nothing)."""
+    theta, rest = np.asarray(theta), tuple(np.asarray(r) for r in rest)
     cut = (Ellipsis, slice(0, d)) + ((slice(None),) if objective.is_multiclass else ())
     bias = (Ellipsis, d) + ((slice(None),) if objective.is_multiclass else ())
     params = {"W": theta[cut], **({"b": theta[bias]} if objective.fit_intercept else {})}
