@@ -99,6 +99,11 @@ class TrainConfig:
     step_trace: optional ``(params, opt_state) -> pytree`` recorded after every update (e.g. the
       learning rate an online hypergradient optimizer has adapted); ``TrainResult.trace`` stacks
       it over the updates.
+    epoch_rows: with per-example weights (``Batch.weight``), mini-batch and SGD epochs draw
+      their batches from the positive-weight rows only (a fold's own training rows) and run
+      ``epoch_rows // batch_size`` updates; None: ``n // batch_size`` over all n rows. Set from
+      the data by :func:`jaxreg.train.train`, :func:`jaxreg.sweep.sweep` (the smallest training
+      fold) and :mod:`jaxreg.cv`; unweighted training ignores it.
     """
 
     method: str = "full_batch"
@@ -120,6 +125,7 @@ class TrainConfig:
     remat_segment: Optional[int] = None
     step_trace: Optional[Callable] = None
     diverge_ratio: Optional[float] = 1e6
+    epoch_rows: Optional[int] = None
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -139,6 +145,7 @@ class TrainConfig:
         for name in ("n_epochs", "eval_every", "patience", "check_every"):
             _int_field(self, name)
         _int_field(self, "max_steps", optional=True)
+        _int_field(self, "epoch_rows", optional=True)
         if self.n_epochs % self.eval_every:
             raise ValueError(f"eval_every ({self.eval_every}) must divide n_epochs ({self.n_epochs})")
         if self.method == "minibatch" and self.batch_size is None:
@@ -168,6 +175,7 @@ class TrainConfig:
         return self.n_epochs // self.eval_every
 
     def steps_per_epoch(self, n_train: int) -> int:
+        """Updates per epoch over ``n_train`` rows (full batch 1, SGD n, mini-batch n // size)."""
         if self.method == "full_batch":
             return 1
         if self.method == "sgd":

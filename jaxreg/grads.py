@@ -4,6 +4,9 @@ All gradients factor through the scores: with s = X W + b and r = ∂ℓ/∂s pe
 
     ∇_W = Xᵀ r / n   (mean)  or  Xᵀ r  (sum);      ∇_b = Σ_n r_n / n  (or Σ_n r_n).
 
+With per-example weights w (``Batch.weight``): r_n ← w_n r_n and n ← Σ_n w_n (mean), i.e.
+∇_W = Xᵀ(w ⊙ r) / Σ w.
+
 with r written once per loss in its record (:mod:`jaxreg.losses`): 2(s − y) for squared [001],
 σ(s) − y for logistic [000, 001, 003 eq. (5)], (σ(s) − y)σ(s)(1 − σ(s)) for logistic_mse (the
 attenuation of seed 004), softmax(s) − onehot(y) for softmax (so ∇_W = Xᵀ(P − Y); [001, 003
@@ -29,9 +32,13 @@ def score_residual(loss: str, scores, y):
 
 def objective_grad(objective, params, pen, batch):
     """Closed-form ∇J for ``objective`` (an :class:`~jaxreg.objective.Objective`); a params pytree."""
-    X, y = batch
+    X, y, w = batch
     r = score_residual(objective.loss, objective.scores(params, X), y)
-    scale = 1.0 / X.shape[0] if objective.reduction == losses.MEAN else 1.0
+    if w is None:
+        scale = 1.0 / X.shape[0] if objective.reduction == losses.MEAN else 1.0
+    else:  # weighted: r_n ← w_n r_n, divided by Σ w (mean) or not (sum)
+        r = r * (w[:, None] if r.ndim == 2 else w)
+        scale = 1.0 / jnp.sum(w) if objective.reduction == losses.MEAN else 1.0
     grads = {"W": scale * (X.T @ r)}
     if "b" in params:
         grads["b"] = scale * jnp.sum(r, axis=0)

@@ -159,13 +159,18 @@ def get_loss(name: str) -> Loss:
     return LOSSES[name]
 
 
-def reduce_losses(per_example, reduction):
-    """Mean or sum over the examples, chosen explicitly: ``reduction`` in {"mean", "sum"}."""
-    if reduction == MEAN:
-        return jnp.mean(per_example)
-    if reduction == SUM:
-        return jnp.sum(per_example)
-    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+def reduce_losses(per_example, reduction, weight=None):
+    """Mean or sum over the examples, chosen explicitly: ``reduction`` in {"mean", "sum"}.
+
+    With per-example weights w (n,): the weighted mean Σ w_n ℓ_n / Σ w_n, or the weighted sum
+    Σ w_n ℓ_n. ``weight=None`` computes exactly the unweighted mean or sum (no multiply).
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if weight is None:
+        return jnp.mean(per_example) if reduction == MEAN else jnp.sum(per_example)
+    total = jnp.sum(weight * per_example)
+    return total / jnp.sum(weight) if reduction == MEAN else total
 
 
 def l2_penalty(W):

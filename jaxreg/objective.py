@@ -4,15 +4,19 @@ The regularisation convention, fixed here once for all of jaxreg::
 
     J(W, b) = reduce_n ℓ(x_n W + b, y_n)  +  (λ₂ / 2) ‖W‖²  +  λ₁ ‖W‖₁
 
-with ``reduce`` the mean (default) or the sum of the per-example losses, and the bias ``b``
-unpenalised unless ``penalize_intercept=True``.
+with ``reduce`` the mean (default) or the sum of the per-example losses (with per-example
+weights w_n, :class:`Batch`: Σ w_n ℓ_n / Σ w_n or Σ w_n ℓ_n), and the bias ``b`` unpenalised
+unless ``penalize_intercept=True``.
 
 * The paper (seed 003) writes the L2 term as ``λ ‖w‖²`` but its code uses the gradient ``λ w``,
   which is this convention: ``λ₂ = λ`` of the paper's code (``= 2 λ`` of its text).
 * The notebook (seed 002) writes ``0.5 * reg * ‖W‖²``: ``λ₂ = reg`` with ``reduction="mean"``.
 * scikit-learn's ``LogisticRegression`` minimises ``C Σ_n ℓ_n + ½‖w‖²`` (L2) or
   ``C Σ_n ℓ_n + ‖w‖₁`` (L1). Dividing by ``C n``: with ``reduction="mean"``,
-  ``λ = 1 / (C n)``, i.e. ``C = 1 / (n λ)``, for both penalties (see :func:`lambda_to_sklearn_C`).
+  ``λ = 1 / (C n)``, i.e. ``C = 1 / (n λ)``, for both penalties (see :func:`lambda_to_sklearn_C`);
+  with sample weights scikit-learn minimises ``C Σ_n w_n ℓ_n + penalty``: ``λ = 1 / (C Σ_n w_n)``.
+* Elastic net (glmnet's α = scikit-learn's ``l1_ratio``): ``λ (α‖W‖₁ + (1 − α)/2 ‖W‖²)`` is
+  ``(λ₁, λ₂) = (α λ, (1 − α) λ)`` (:func:`elastic_net`).
 
 Shapes: ``X: (n, d)``; single-output models have ``W: (d,)``, ``b: ()`` and ``scores: (n,)``;
 multiclass models have ``W: (d, C)``, ``b: (C,)`` and ``scores: (n, C)``.
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from numbers import Integral, Real
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -33,10 +37,18 @@ LOSS_NAMES = losses.LOSS_NAMES
 
 
 class Batch(NamedTuple):
-    """A data batch. X: (n, d) features; y: (n,) targets (real, 0/1, or int class labels)."""
+    """A data batch. X: (n, d) features; y: (n,) targets (real, 0/1, or int class labels);
+    weight: (n,) non-negative per-example weights w_n, or None (every example weighs 1).
+
+    With weights the data term is the weighted mean Σ w_n ℓ_n / Σ w_n (or the weighted sum
+    Σ w_n ℓ_n), so a 0/1 weight mask selects rows (a cross-validation fold) without changing any
+    shape, and an integer weight equals repeating the row. ``weight=None`` computes exactly the
+    unweighted objective (no multiply).
+    """
 
     X: jax.Array
     y: jax.Array
+    weight: Optional[jax.Array] = None
 
 
 class Penalty(NamedTuple):
@@ -61,6 +73,13 @@ def penalty(kind: str, strength) -> Penalty:
     if kind == "none":
         return Penalty(l2=zero, l1=zero)
     raise ValueError(f"penalty kind must be 'l2', 'l1' or 'none', got {kind!r}")
+
+
+def elastic_net(lam, l1_ratio) -> Penalty:
+    """glmnet's ``λ (α‖W‖₁ + (1 − α)/2 ‖W‖²)`` as a :class:`Penalty`: λ₁ = α λ, λ₂ = (1 − α) λ
+    (α = ``l1_ratio`` in [0, 1]; scalars or arrays)."""
+    lam, alpha = jnp.asarray(lam, dtype=jnp.result_type(float)), jnp.asarray(l1_ratio, dtype=jnp.result_type(float))
+    return Penalty(l2=(1.0 - alpha) * lam, l1=alpha * lam)
 
 
 def lambda_to_sklearn_C(lam, n_samples):
@@ -173,16 +192,20 @@ class Objective:
         return s
 
     def accuracy(self, params, batch: Batch):
-        """Fraction of correct labels (classifiers); for regression, R² is more useful."""
-        return jnp.mean(self.predict(params, batch.X) == batch.y.astype(jnp.int32))
+        """Fraction of correct labels (classifiers; weighted by ``batch.weight`` when given:
+        Σ w_n 1[ŷ_n = y_n] / Σ w_n); for regression, R² is more useful."""
+        correct = self.predict(params, batch.X) == batch.y.astype(jnp.int32)
+        if batch.weight is None:
+            return jnp.mean(correct)
+        return jnp.sum(batch.weight * correct) / jnp.sum(batch.weight)
 
     # ----------------------------------------------------------------------------- the objective
     def per_example_loss(self, params, batch: Batch):
         return self.record.value(self.scores(params, batch.X), batch.y)
 
     def data_loss(self, params, batch: Batch):
-        """reduce_n ℓ(s_n, y_n), without the penalty."""
-        return losses.reduce_losses(self.per_example_loss(params, batch), self.reduction)
+        """reduce_n ℓ(s_n, y_n), without the penalty (weighted by ``batch.weight`` if given)."""
+        return losses.reduce_losses(self.per_example_loss(params, batch), self.reduction, batch.weight)
 
     def penalty_value(self, params, pen: Penalty):
         """(λ₂/2)‖θ‖² + λ₁‖θ‖₁ over the penalised parameters θ."""

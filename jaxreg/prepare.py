@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxreg import optim, validation
+from jaxreg import optim, validation, weights
 from jaxreg.config import Hyper, TrainConfig, TrainData
 from jaxreg.objective import Batch, Objective
 
@@ -24,33 +24,52 @@ SETS = ("train", "holdout", "test")
 
 
 def prepare_data(objective: Objective, config: TrainConfig, X_train, y_train, X_holdout=None,
-                 y_holdout=None, X_test=None, y_test=None, dtype=None) -> TrainData:
+                 y_holdout=None, X_test=None, y_test=None, dtype=None, *, sample_weight=None,
+                 class_weight=None, holdout_weight=None, test_weight=None) -> TrainData:
     """Validate raw arrays for ``objective`` and ``config``; return a :class:`TrainData`.
+
+    sample_weight, class_weight: per-example weights of the training set (:mod:`jaxreg.weights`:
+    ``class_weight`` None, ``"balanced"`` or ``{label: weight}`` for classifiers); holdout_weight,
+    test_weight: weights of the evaluation sets (weighted loss and accuracy). Without any, the
+    batches carry ``weight=None`` and everything computes exactly as unweighted.
 
     ``dtype``: float32 or float64 (default: that of ``X_train``; integers and half precision
     become float32, float64 becomes float32 unless ``jax_enable_x64``).
+
     Raises ``ValueError`` naming the argument: shapes, ragged rows, complex or non-numeric
-    values, labels, NaN/inf, a batch larger than the training set, a hold-out set missing where
-    early stopping needs one, another dtype.
+    values, labels, NaN/inf, negative or all-zero weights, a batch larger than the training set,
+    a hold-out set missing where early stopping needs one, another dtype.
     """
     X, y = validation.check_batch(X_train, y_train, objective, ("X_train", "y_train"))
     # a given dtype must be a precision JAX computes in; else X's, float64 -> float32 without x64
     dtype = validation.check_float_dtype(dtype) if dtype is not None else jax.dtypes.canonicalize_dtype(X.dtype)
     # real-valued targets compute in the model's precision; labels keep their integer/0-1 dtype
     y_dtype = dtype if objective.record.target == "real" else None
-    sets = [Batch(jnp.asarray(X, dtype), jnp.asarray(y, y_dtype))]
-    for name, Xs, ys in (("holdout", X_holdout, y_holdout), ("test", X_test, y_test)):
+    if class_weight is not None and not objective.is_classifier:
+        raise ValueError(f"class_weight applies to classifiers, not loss={objective.loss!r}")
+    n_classes = objective.n_classes if objective.is_multiclass else 2
+    w = weights.example_weights(np.asarray(y, np.int64) if objective.is_classifier else np.zeros(len(y), int),
+                                n_classes, sample_weight, class_weight)
+    sets = [_batch(X, y, w, dtype, y_dtype)]
+    for name, Xs, ys, ws in (("holdout", X_holdout, y_holdout, holdout_weight), ("test", X_test, y_test, test_weight)):
         if (Xs is None) != (ys is None):
             raise ValueError(f"X_{name} and y_{name} must be given together")
         if Xs is None:
+            if ws is not None:
+                raise ValueError(f"{name}_weight needs X_{name} and y_{name}")
             sets.append(None)
             continue
         Xs, ys = validation.check_batch(Xs, ys, objective, (f"X_{name}", f"y_{name}"))
         validation.check_n_features(Xs, X.shape[1], f"X_{name}")
-        sets.append(Batch(jnp.asarray(Xs, dtype), jnp.asarray(ys, y_dtype)))
+        ws = None if ws is None else weights.check_sample_weight(ws, len(ys), f"{name}_weight")
+        sets.append(_batch(Xs, ys, ws, dtype, y_dtype))
     data = TrainData(*sets)
     _check_config_fits(config, data, "X_holdout, y_holdout")
     return data
+
+
+def _batch(X, y, w, dtype, y_dtype) -> Batch:
+    return Batch(jnp.asarray(X, dtype), jnp.asarray(y, y_dtype), None if w is None else jnp.asarray(w, dtype))
 
 
 def prepare_split(objective: Objective, config: TrainConfig, split, dtype=None) -> TrainData:
@@ -65,6 +84,11 @@ def _check_config_fits(config: TrainConfig, data: TrainData, holdout_name: str) 
         raise ValueError(f"early_stopping={config.early_stopping!r} needs a hold-out set ({holdout_name})")
     if config.method == "minibatch" and config.batch_size > n:
         raise ValueError(f"batch_size ({config.batch_size}) must be <= the number of training examples ({n})")
+    if config.epoch_rows is not None:
+        if config.epoch_rows > n:
+            raise ValueError(f"epoch_rows ({config.epoch_rows}) must be <= the number of training examples ({n})")
+        if config.method == "minibatch" and config.batch_size > config.epoch_rows:
+            raise ValueError(f"batch_size ({config.batch_size}) must be <= epoch_rows ({config.epoch_rows})")
 
 
 def check_data(objective: Objective, config: TrainConfig, data, name: str = "data") -> TrainData:
@@ -82,13 +106,15 @@ def check_data(objective: Objective, config: TrainConfig, data, name: str = "dat
         where = f"{name}.{s}"
         if not isinstance(batch, Batch):
             raise ValueError(f"{where} must be a Batch(X, y), got {type(batch).__name__}")
-        X, y = batch
+        X, y, w = batch
         if np.ndim(X) != 2 or X.shape[0] == 0:
             raise ValueError(f"{where}.X must be a non-empty 2-D array (n, d), got shape {np.shape(X)}")
         if not jnp.issubdtype(X.dtype, jnp.floating):
             raise ValueError(f"{where}.X must be floating point, got dtype {X.dtype}")
         if np.shape(y) != (X.shape[0],):
             raise ValueError(f"{where}.y must have shape ({X.shape[0]},), got {np.shape(y)}")
+        if w is not None:
+            weights.check_sample_weight(w, X.shape[0], f"{where}.weight")
         d = X.shape[1] if d is None else d
         if X.shape[1] != d:
             raise ValueError(f"{where}.X has {X.shape[1]} features, expected {d} (as in {name}.train.X)")

@@ -31,14 +31,15 @@ from typing import Any, Mapping, NamedTuple, Optional, Sequence
 import jax
 import numpy as np
 
-from jaxreg import engine
+from jaxreg import engine, tidy
 from jaxreg.config import Hyper, TrainConfig, TrainData
 from jaxreg.engine import METRICS, model_bytes  # noqa: F401 (re-exported)
+from jaxreg.folds import check_folds, merge_fold, smallest_training_rows, train_masks
 from jaxreg.objective import Objective
 from jaxreg.prepare import as_key, check_data, check_hyper
 from jaxreg.progress import ProgressBar
-from jaxreg.sweep_grid import AXES, expand_grid, hyper_of  # noqa: F401 (re-exported)
-from jaxreg.train import TrainResult
+from jaxreg.sweep_grid import AXES, FOLD, expand_grid, hyper_of, with_folds  # noqa: F401 (re-exported)
+from jaxreg.train import TrainResult, epoch_rows_for
 
 
 
@@ -73,6 +74,7 @@ class SweepResult:
     final: dict
     configs: tuple
     chunk_sizes: dict  # batch size (None: config's) -> (chunk_size, n_chunks)
+    foldid: Optional[np.ndarray] = None  # (n_train,) fold of each training row (sweeps with folds)
 
     @property
     def shape(self) -> tuple:
@@ -129,6 +131,18 @@ class SweepResult:
             picks.append((key, get))
         return [{key: get(i) for key, get in picks} for i in range(len(self.configs))]
 
+    def to_records(self, columns: Optional[Sequence] = None) -> list:
+        """The tidy table (:meth:`records`): one row per grid point (and per fold)."""
+        return self.records(columns)
+
+    def to_csv(self, path, columns: Optional[Sequence] = None) -> str:
+        """:meth:`to_records` written to ``path`` as CSV (atomically; standard library only)."""
+        return tidy.write_csv(self.records(columns), path)
+
+    def to_dataframe(self, columns: Optional[Sequence] = None):
+        """:meth:`to_records` as a ``pandas.DataFrame`` (needs pandas)."""
+        return tidy.dataframe(self.records(columns))
+
     def best(self, metric: str = "holdout_acc", **axis_values) -> Best:
         """The configuration with the highest hold-out accuracy (``*_acc``) or lowest loss
         (``*_loss``) among those matching ``axis_values`` (see :meth:`where`; default all);
@@ -149,7 +163,7 @@ class SweepResult:
 
 def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapping[str, Sequence],
           *, hyper: Hyper = Hyper(), key=None, init_params: Any = None, init_scale: float = 0.0,
-          seeds: Optional[Sequence[int]] = None, chunk_size: Optional[int] = None,
+          seeds: Optional[Sequence[int]] = None, folds=None, fold_key=None, chunk_size: Optional[int] = None,
           memory_budget: float = 2 * 2**30, devices=None, progress=None, checkpoint_dir=None,
           keep_history: bool = True) -> SweepResult:
     """Train every configuration of ``grid`` (see the module docstring); returns a SweepResult.
@@ -161,6 +175,12 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
       (1 = per-example SGD), one compiled program per distinct size.
     hyper: values of the hyperparameters the grid does not sweep. seeds: shorthand for a
       trailing ``seed`` axis. key, init_params, init_scale: see the module docstring.
+    folds: K-fold cross-validation in the same program: an int K (stratified for classifiers,
+      drawn from ``fold_key``, default ``PRNGKey(0)``) or one fold id per training row
+      (:func:`jaxreg.folds.check_folds`). Adds a trailing ``fold`` axis; each model trains on
+      its fold's training rows (a 0/1 weight mask) and its ``holdout_*`` metrics are those of
+      the held-out rows (``data.holdout`` must then be None; ``data.test`` stays a test set).
+      Summaries and selection: :mod:`jaxreg.cv`.
     chunk_size: models per compiled call (default: ``memory_budget // model_bytes``, bytes).
     devices: the devices to shard the grid over (default ``jax.devices()``).
     progress: a bar on stderr (models done, rate, time left): None = only on a terminal,
@@ -172,8 +192,13 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
       huge grid's result stays small.
     Raises ValueError (before compiling) naming the bad axis and value.
     """
-    # the batch size is checked per batch-size group below
-    check_data(objective, dataclasses.replace(config, method="full_batch") if "batch_size" in grid else config, data)
+    # the batch size is checked per batch-size group below; with folds the hold-out is each fold's
+    if folds is not None and data.holdout is not None:
+        raise ValueError("data.holdout must be None with folds: each fold's held-out rows are its hold-out set "
+                         "(keep a separate evaluation set in data.test)")
+    engine_data = data if folds is None or not config.needs_holdout else data._replace(holdout=data.train)
+    check_data(objective, dataclasses.replace(config, method="full_batch") if "batch_size" in grid else config,
+               engine_data)
     if seeds is not None:
         if "seed" in grid:
             raise ValueError("give the seed axis either in grid or as seeds=, not both")
@@ -182,12 +207,19 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
     dtype = data.train.X.dtype
     base = check_hyper(hyper, config, dtype)
     axes, values, configs = expand_grid(grid, n_train, tuple(base.extra))
+    foldid, masks, merge = None, None, None
+    if folds is not None:
+        foldid, n_folds = check_folds(folds, n_train, y=np.asarray(data.train.y), classifier=objective.is_classifier,
+                                      weight=data.train.weight, key=fold_key)
+        axes, values, configs = with_folds(axes, values, configs, n_folds)
+        masks, merge = train_masks(foldid, n_folds), merge_fold
     hypers = [check_hyper(hyper_of(c, base), config, dtype) for c in configs]  # names the field if invalid
     chunk_size, devices = engine.check_layout(chunk_size, memory_budget, devices)
     n_devices = engine.model_mesh(data, devices).shape["grid"]
     key = as_key(key)
     folder = None if checkpoint_dir is None else _checkpoint_folder(
-        checkpoint_dir, objective, config, data, (axes, values), base, key, init_params, init_scale, keep_history)
+        checkpoint_dir, objective, config, data, (axes, values), base, key, init_params, init_scale, keep_history,
+        foldid)
 
     groups = {}  # batch size -> flat indices, in grid order
     for i, c in enumerate(configs):
@@ -195,7 +227,10 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
     plans = []
     for bs, idx in groups.items():
         cfg = config if bs is None else dataclasses.replace(config, method="minibatch", batch_size=bs)
-        check_data(objective, cfg, data)
+        if foldid is not None and cfg.method != "full_batch" and cfg.epoch_rows is None:
+            cfg = dataclasses.replace(cfg, epoch_rows=smallest_training_rows(foldid, masks.shape[0], data.train.weight))
+        cfg = epoch_rows_for(cfg, data)
+        check_data(objective, cfg, engine_data)
         c, n_chunks = engine.plan_chunks(objective, cfg, data, len(idx), chunk_size=chunk_size,
                                          memory_budget=memory_budget, n_devices=n_devices,
                                          extra=tuple(sorted(base.extra)))
@@ -212,8 +247,10 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
             keys = jax.vmap(jax.random.fold_in, (None, 0))(key, seeds_)
         scale = (np.asarray([configs[m]["init_scale"] for m in idx]) if "init_scale" in axes
                  else float(init_scale))
-        out = engine.train_models(objective, cfg, data, stacked, keys=keys, params0=init_params,
-                                  init_scale=scale, chunk_size=c, devices=devices, progress=bar,
+        fold_data = None if masks is None else masks[[configs[m][FOLD] for m in idx]]
+        out = engine.train_models(objective, cfg, engine_data, stacked, keys=keys, params0=init_params,
+                                  init_scale=scale, model_data=fold_data, merge_data=merge, chunk_size=c,
+                                  devices=devices, progress=bar,
                                   checkpoint_dir=None if folder is None else folder / f"batch_size-{bs}",
                                   keep_history=keep_history)
         outputs.append((out.result, out.final))
@@ -224,10 +261,11 @@ def sweep(objective: Objective, data: TrainData, config: TrainConfig, grid: Mapp
     else:
         flat, final = jax.tree_util.tree_map(lambda *a: np.concatenate(a)[inverse], *outputs)
     return SweepResult(axes=axes, values=values, flat=flat, final=final, configs=configs,
-                       chunk_sizes={p[0]: (p[3], p[4]) for p in plans})
+                       chunk_sizes={p[0]: (p[3], p[4]) for p in plans}, foldid=foldid)
 
 
-def _checkpoint_folder(directory, objective, config, data, grid, base, key, init_params, init_scale, keep_history):
+def _checkpoint_folder(directory, objective, config, data, grid, base, key, init_params, init_scale, keep_history,
+                       foldid):
     """``directory`` after checking its ``manifest.json`` against this sweep (ValueError naming
     the parts that differ: objective, config, grid, data, ...); each batch-size group keeps its
     chunks in a subfolder (the engine's own manifest keys them by every engine input)."""
@@ -236,6 +274,7 @@ def _checkpoint_folder(directory, objective, config, data, grid, base, key, init
     from jaxreg import checkpoint
 
     parts = checkpoint.fingerprints(data, objective=objective, config=config, grid=grid, hyper=base, key=key,
-                                    init_params=init_params, init_scale=init_scale, keep_history=keep_history)
+                                    init_params=init_params, init_scale=init_scale, keep_history=keep_history,
+                                    folds=foldid)
     checkpoint.ChunkStore(directory, parts, {}, writer=jax.process_index() == 0).open()
     return Path(directory)

@@ -7,6 +7,12 @@
 that :mod:`jaxreg.engine` vmaps over a stack of models and :mod:`jaxreg.meta` differentiates.
 ``train`` is the validated, jitted entry point for a single model.
 
+Per-example weights (``Batch.weight``, e.g. a cross-validation fold's 0/1 mask) enter every
+gradient and evaluation; mini-batch and SGD epochs then draw their batches from the
+positive-weight rows only (:func:`epoch_order`, ``TrainConfig.epoch_rows`` updates' worth) with an
+unbiased weighted batch gradient (:func:`weighted_batch_fn`). Without weights every line below
+computes what it did before weights existed.
+
 The scan runs over *records*: each record is ``eval_every`` epochs of updates followed by one
 evaluation (loss and accuracy on train, hold-out and test) and one early-stopping decision. The
 optimizer is any optax ``GradientTransformation`` (:mod:`jaxreg.optim`) and stopping is
@@ -26,6 +32,7 @@ non-finite check runs (no extra forward pass).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, NamedTuple, Optional
 
@@ -34,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxreg import optim, remat, tree
+from jaxreg import losses, optim, remat, tree
 from jaxreg.config import EARLY_STOPPING, METHODS, Hyper, TrainConfig, TrainData, as_hyper_arrays  # noqa: F401
 from jaxreg.objective import Batch, Objective
 from jaxreg.prepare import as_key, check_data, check_hyper, check_params, prepare_data, prepare_split  # noqa: F401
@@ -96,12 +103,56 @@ def epoch_permutation(key, epoch, n: int):
 
 
 def evaluate(objective: Objective, params, batch: Optional[Batch]):
-    """(mean per-example data loss, accuracy) on ``batch``; NaNs when the batch is None."""
+    """(mean per-example data loss, accuracy) on ``batch`` (weighted means Σ w ℓ / Σ w when the
+    batch has weights, e.g. a cross-validation fold's hold-out rows); NaNs when it is None."""
     if batch is None:
         return jnp.nan, jnp.nan
-    loss = jnp.mean(objective.per_example_loss(params, batch))
+    loss = losses.reduce_losses(objective.per_example_loss(params, batch), losses.MEAN, batch.weight)
     acc = objective.accuracy(params, batch) if objective.is_classifier else jnp.nan
     return loss, acc
+
+
+def epoch_order(key, epoch, weight):
+    """The row order of epoch ``epoch`` for weighted training: :func:`epoch_permutation`, with
+    the positive-weight rows moved (stably) ahead of the zero-weight ones. So the first
+    ``epoch_rows`` entries are a fresh random order of a fold's own training rows (and with all
+    weights positive the order is exactly the unweighted one)."""
+    perm = epoch_permutation(key, epoch, weight.shape[0])
+    return perm[jnp.argsort(weight[perm] <= 0, stable=True)]
+
+
+def weighted_batch_fn(objective: Objective, grad: str, weight, batch_size: int):
+    """The mini-batch gradient for weighted training rows: ``(params, pen, X_b, y_b, w_b) -> g``.
+
+    Unbiased for the full weighted objective: a batch B of ``batch_size`` rows drawn from the m
+    positive-weight rows gives Σ_{n∈B} w_n ∇ℓ_n / (|B| w̄) with w̄ = Σ w / m (mean reduction), or
+    Σ_{n∈B} w_n ∇ℓ_n (sum, as the unweighted batch sum), plus the penalty's gradient. (The ratio
+    Σ_B w ∇ℓ / Σ_B w would ignore the weights altogether at batch size 1.)
+    """
+    as_sum = dataclasses.replace(objective, reduction=losses.SUM)
+    grad_sum = as_sum.grad if grad == "closed_form" else jax.grad(as_sum.value)
+    if objective.reduction == losses.SUM:
+        scale = 1.0
+    else:
+        scale = jnp.sum(weight > 0) / (batch_size * jnp.sum(weight))
+
+    def grad(params, pen, X_b, y_b, w_b):
+        return grad_sum(params, pen, Batch(X_b, y_b, w_b * scale))
+
+    return grad
+
+
+def epoch_rows_for(config: TrainConfig, data: TrainData) -> TrainConfig:
+    """``config`` with ``epoch_rows`` = the number of positive-weight training rows, for weighted
+    mini-batch or SGD training that did not set it (unchanged otherwise)."""
+    w = data.train.weight
+    if w is None or config.method == "full_batch" or config.epoch_rows is not None:
+        return config
+    rows = int(np.sum(np.asarray(w) > 0))
+    if config.method == "minibatch" and config.batch_size > rows:
+        raise ValueError(f"batch_size ({config.batch_size}) must be <= the number of training rows with "
+                         f"positive weight ({rows})")
+    return dataclasses.replace(config, epoch_rows=rows)
 
 
 def make_trainer(objective: Objective, config: TrainConfig):
@@ -115,17 +166,21 @@ def make_trainer(objective: Objective, config: TrainConfig):
     eval_rule, step_rule = config.eval_rule, config.step_rule
 
     def trainer(hyper: Hyper, params0, data: TrainData, key) -> TrainResult:
-        X, y = data.train
+        X, y, w = data.train
         n = X.shape[0]
-        spe = config.steps_per_epoch(n)
+        rows = n if w is None or config.epoch_rows is None else config.epoch_rows
+        spe = config.steps_per_epoch(rows)
         schedule = optim.schedule_for(config.schedule, hyper, spe)
         opt = optim.make_optimizer(config.optimizer, schedule, config.momentum, hyper.extra)
         pen = hyper.penalty
         max_steps = config.max_steps if config.max_steps is not None else np.iinfo(np.int32).max
         dtype = tree.leaf_dtype(params0)
 
+        batch_grad = None if w is None or config.method == "full_batch" else weighted_batch_fn(
+            objective, config.grad, w, 1 if config.method == "sgd" else config.batch_size)
+
         def update(state: TrainState, batch: Batch, epoch):
-            g = grad_fn(state.params, pen, batch)
+            g = grad_fn(state.params, pen, batch) if batch_grad is None else batch_grad(state.params, pen, *batch)
             updates, opt_state = opt.update(g, state.opt_state, state.params)
             new_params = optax.apply_updates(state.params, updates)
             live = state.active & (state.n_updates < max_steps)
@@ -152,11 +207,13 @@ def make_trainer(objective: Objective, config: TrainConfig):
                 state, trace = update(state, data.train, epoch)
                 return state, jax.tree_util.tree_map(lambda t: t[None], trace)
             bs = 1 if config.method == "sgd" else config.batch_size
-            perm = epoch_permutation(key, epoch, n)
+            perm = epoch_permutation(key, epoch, n) if w is None else epoch_order(key, epoch, w)
 
             def body(s, i):
                 idx = jax.lax.dynamic_slice_in_dim(perm, i * bs, bs)
-                return update(s, Batch(X[idx], y[idx]), epoch)
+                if w is None:
+                    return update(s, Batch(X[idx], y[idx]), epoch)
+                return update(s, Batch(X[idx], y[idx], w[idx]), epoch)
 
             return scan_steps(body, state, jnp.arange(spe))
 
@@ -252,6 +309,7 @@ def train(objective: Objective, data: TrainData, hyper: Hyper = Hyper(), config:
     mini-batch and SGD epochs.
     """
     check_data(objective, config, data)
+    config = epoch_rows_for(config, data)
     hyper = check_hyper(hyper, config, data.train.X.dtype)
     key = as_key(key)
     dtype = data.train.X.dtype

@@ -112,8 +112,9 @@ def three_gradients(objs, params, pens, batches):
     return jax.jit(lambda Ps: [one(o, P, b) for o, P, b in zip(objs, Ps, batches)])(params)
 
 
-def gradient_errors(loss, configs, seed):
-    """{(mode, shape, reduction, penalty): (closed~autodiff, autodiff~FD, closed~FD)}."""
+def gradient_errors(loss, configs, seed, weights=False):
+    """{(mode, shape, reduction, penalty): (closed~autodiff, autodiff~FD, closed~FD)}; with
+    ``weights``, every batch carries random per-example weights (some zero, see :func:`weighted`)."""
     rng = np.random.default_rng(seed)
     objs, params, batches = [], [], []
     for (fit, pen_b), shape, reduction in configs:
@@ -121,7 +122,7 @@ def gradient_errors(loss, configs, seed):
                               reduction=reduction, fit_intercept=fit, penalize_intercept=pen_b))
         P, batch = random_problem(loss, shape, fit, rng, copies=len(PENALTIES))
         params.append(P)
-        batches.append(batch)
+        batches.append(weighted(batch, rng) if weights else batch)
     results = three_gradients(objs, params, stacked_penalties(), batches)
     errors = {}
     for config, grads3 in zip(configs, results):
@@ -261,3 +262,50 @@ def test_lambda_convention_matches_sklearn_logistic_regression(x64):
     # negative control: the other common convention (λ‖W‖², i.e. λ₂ = 2λ) is clearly not optimal
     g_other = obj.grad(params, Penalty(l2=2 * lam), batch)
     assert float(np.linalg.norm(ravel_pytree(g_other)[0])) > 1e-3
+
+
+# --------------------------------------------------------------------------- per-example weights
+def weighted(batch, rng):
+    """The batch with random weights in [0, 3), about a fifth of them exactly zero."""
+    n = batch.X.shape[0]
+    w = rng.uniform(0.0, 3.0, size=n) * (rng.uniform(size=n) > 0.2)
+    w[0] = max(w[0], 0.5)  # never all zero
+    return Batch(batch.X, batch.y, jnp.asarray(w))
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES)
+def test_weighted_closed_form_vs_autodiff_vs_finite_differences(loss, x64):
+    """Weighted data terms (mean: Σwℓ/Σw, sum: Σwℓ) for both reductions and two intercept modes
+    in one program: closed form = jax.grad ≤ 1e-10, both = central differences ≤ 1e-6."""
+    configs = [((True, False), (7, 3, 3), "mean"), ((False, True), (50, 10, 5), "sum"),
+               ((True, True), (50, 10, 5), "mean")]
+    errors = gradient_errors(loss, configs, seed=100 + ALL_LOSSES.index(loss), weights=True)
+    assert len(errors) == len(configs) * len(PENALTIES)
+    failures = [f"{key}: " + ", ".join(f"{e:.2e}" for e in errs) for key, errs in errors.items()
+                if not (errs[0] <= CLOSED_VS_AUTODIFF_TOL and max(errs[1:]) <= VS_FINITE_DIFF_TOL)]
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "softmax", "squared"])
+def test_integer_weights_equal_repeated_rows_and_zero_weights_removed_rows(loss, x64):
+    """w_n = k is the row repeated k times (k = 0: the row removed), for J, ∇J and accuracy;
+    weights of ones equal no weights (float64, 1e-13)."""
+    rng = np.random.default_rng(7)
+    C = 3 if loss in MULTICLASS else 1
+    params, batch = random_problem(loss, (12, 4, 3), True, rng)
+    params = jax.tree_util.tree_map(lambda leaf: leaf[0], params)
+    obj = Objective(loss, n_classes=C)
+    k = np.array([0, 1, 2, 3, 1, 0, 2, 1, 1, 4, 1, 2])
+    rep = Batch(jnp.repeat(batch.X, k, axis=0), jnp.repeat(batch.y, k))
+    pen = Penalty(l2=0.3, l1=0.1)
+    for reduction in REDUCTIONS:
+        o = Objective(loss, n_classes=C, reduction=reduction)
+        wb = Batch(batch.X, batch.y, jnp.asarray(k, jnp.float64))
+        assert float(o.value(params, pen, wb)) == pytest.approx(float(o.value(params, pen, rep)), rel=1e-13)
+        assert relative_error(o.grad(params, pen, wb), o.grad(params, pen, rep)) < 1e-13
+    ones = Batch(batch.X, batch.y, jnp.ones(12))
+    assert relative_error(obj.grad(params, pen, ones), obj.grad(params, pen, batch)) < 1e-13
+    if obj.is_classifier:
+        wb = Batch(batch.X, batch.y, jnp.asarray(k, jnp.float64))
+        # the unweighted accuracy is a float32 mean of booleans: 1e-7
+        assert float(obj.accuracy(params, wb)) == pytest.approx(float(obj.accuracy(params, rep)), rel=1e-7)

@@ -189,7 +189,7 @@ def test_separable_unregularised_does_not_nan(solve):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(lambdas=[]), "lambdas"),
     (dict(lambdas=[0.1, -1.0]), "lambdas"),
-    (dict(lambdas=[[0.1, 0.2]]), "lambdas"),
+    (dict(lambdas=[[[0.1, 0.2]]]), "lambdas"),  # (L,) members or (L, T) lanes of tasks, not 3-D
     (dict(lambdas=[float("nan")]), "lambdas"),
     (dict(X=np.ones(N)), "X"),
     (dict(y=np.zeros(N + 1)), "y"),

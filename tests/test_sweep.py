@@ -192,6 +192,34 @@ def test_records_tidy_table(full):
         full.records(("momentum",))
 
 
+def test_records_as_csv_and_dataframe(full, tmp_path):
+    """to_csv: standard library only, read back by csv; to_dataframe only where pandas is."""
+    import csv
+
+    path = full.to_csv(tmp_path / "sweep.csv")
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 16 and list(rows[0])[:4] == ["penalty", "lam", "learning_rate", "seed"]
+    assert float(rows[5]["holdout_acc"]) == full.records()[5]["holdout_acc"]
+    assert rows[5]["diverged"] in ("True", "False") and full.to_records() == full.records()
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="needs pandas"):
+            full.to_dataframe()
+    else:
+        assert full.to_dataframe().shape[0] == 16
+
+
+def test_elastic_net_axis_maps_to_l1_and_l2():
+    from jaxreg.sweep_grid import expand_grid, hyper_of
+
+    axes, _, configs = expand_grid({"lam": [0.2], "l1_ratio": [0.0, 0.25, 1.0]}, 10)
+    assert axes == ("lam", "l1_ratio")
+    hypers = [hyper_of(c, Hyper()) for c in configs]
+    assert [(h.l1, h.l2) for h in hypers] == [(0.0, 0.2), (0.05, 0.15000000000000002), (0.2, 0.0)]
+
+
 def test_batch_size_axis(data, chunked):
     grid = {"batch_size": [5, 8], "learning_rate": [0.1, 0.5], "seed": [0]}
     r = sweep(OBJ, data, CFG, grid, key=KEY, init_scale=SCALE, chunk_size=4)

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from jaxreg.objective import Batch, Objective
-from jaxreg.train import Hyper, TrainConfig, as_hyper_arrays, make_trainer, prepare_data, train
+from jaxreg.train import Hyper, TrainConfig, as_hyper_arrays, epoch_permutation, make_trainer, prepare_data, train
 
 TOL = 1e-10
 TOLS = {"float64": TOL, "float32": 2e-5}
@@ -484,3 +484,63 @@ def test_seed000_sgd_matches_printed_probabilities():
     W = np.asarray(r.params["W"])
     seed_w = np.polyfit(HOURS, np.log(SEED_PROBA / (1 - SEED_PROBA)), 1)[::-1]
     assert np.all(W.min(axis=0) < seed_w) and np.all(seed_w < W.max(axis=0))
+
+
+# ----------------------------------------------------------------------------- per-example weights
+def _weighted_problem():
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(40, 3))
+    y = (X @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=40) > 0).astype(np.float64)
+    counts = rng.integers(0, 3, size=40)  # 0, 1 or 2 copies of each row
+    return X, y, counts
+
+
+def test_weighted_full_batch_equals_training_on_repeated_rows(x64):
+    """Full-batch GD on integer weights = GD on the rows repeated (1e-12, float64)."""
+    X, y, counts = _weighted_problem()
+    obj, cfg = Objective("logistic"), TrainConfig("full_batch", 12)
+    hyper = Hyper(learning_rate=0.7, l2=1e-2)
+    weighted = train(obj, prepare_data(obj, cfg, X, y, X, y, sample_weight=counts, holdout_weight=counts), hyper, cfg)
+    repeated = train(obj, prepare_data(obj, cfg, np.repeat(X, counts, 0), np.repeat(y, counts),
+                                       np.repeat(X, counts, 0), np.repeat(y, counts)), hyper, cfg)
+    np.testing.assert_allclose(weighted.params["W"], repeated.params["W"], atol=1e-12)
+    np.testing.assert_allclose(weighted.history.holdout_loss, repeated.history.holdout_loss, atol=1e-12)
+    np.testing.assert_allclose(weighted.history.holdout_acc, repeated.history.holdout_acc, atol=1e-6)
+
+
+def test_weighted_minibatches_draw_only_positive_weight_rows_with_an_unbiased_gradient(x64):
+    """Zero-weight rows never enter a batch (changing them changes nothing, bitwise); an epoch is
+    (positive rows // batch size) updates; at batch size 1 the step is η w_n ∇ℓ_n / w̄ (by hand)."""
+    X, y, counts = _weighted_problem()
+    obj, cfg = Objective("logistic", fit_intercept=False), TrainConfig("minibatch", 2, batch_size=4)
+    w = counts.astype(float)
+    runs = [train(obj, prepare_data(obj, cfg, Xs, y, sample_weight=w), Hyper(learning_rate=0.3), cfg, key=5)
+            for Xs in (X, np.where((w == 0)[:, None], 50.0, X))]
+    np.testing.assert_array_equal(runs[0].params["W"], runs[1].params["W"])
+    assert int(runs[0].n_updates) == 2 * (int(np.sum(w > 0)) // 4)
+    sgd = TrainConfig("sgd", 1, max_steps=1)
+    one = train(obj, prepare_data(obj, sgd, X, y, sample_weight=w), Hyper(learning_rate=0.3), sgd, key=5)
+    perm = np.asarray(epoch_permutation(jax.random.PRNGKey(5), 0, 40))  # the unweighted epoch order
+    first = int(perm[w[perm] > 0][0])  # the first positive-weight row in it
+    r = np_sigmoid(0.0) - y[first]
+    w_bar = w.sum() / np.sum(w > 0)
+    np.testing.assert_allclose(one.params["W"], -0.3 * w[first] * r * X[first] / w_bar, atol=1e-14)
+    with pytest.raises(ValueError, match="positive weight"):
+        train(obj, prepare_data(obj, cfg, X[:6], y[:6], sample_weight=[1, 1, 1, 0, 0, 0]),
+              Hyper(), cfg)
+
+
+def test_unweighted_batches_carry_no_weight_and_weights_are_validated():
+    X, y, _ = _weighted_problem()
+    obj, cfg = Objective("logistic"), TrainConfig("full_batch", 2)
+    assert prepare_data(obj, cfg, X, y).train.weight is None
+    bal = prepare_data(obj, cfg, X, y, class_weight="balanced").train.weight
+    n1 = y.sum()
+    np.testing.assert_allclose(np.asarray(bal), np.where(y == 1, 40 / (2 * n1), 40 / (2 * (40 - n1))), rtol=1e-6)
+    for kw, match in ((dict(sample_weight=-np.ones(40)), "sample_weight must be non-negative"),
+                      (dict(sample_weight=np.zeros(40)), "all zero"),
+                      (dict(holdout_weight=np.ones(40)), "holdout_weight needs X_holdout")):
+        with pytest.raises(ValueError, match=match):
+            prepare_data(obj, cfg, X, y, **kw)
+    with pytest.raises(ValueError, match="class_weight applies to classifiers"):
+        prepare_data(Objective("squared"), cfg, X, y, class_weight="balanced")

@@ -24,10 +24,19 @@ one ``X̃ᵀr`` (X̃ᵀ stored: 3x faster on CPU).
 Non-finite iterates are never accepted: such a member stops at its last finite point with
 ``converged=False``. Without a penalty (λ = 0) on linearly separable data there is no minimum:
 such a member gets ``converged=False`` and a :class:`ConvergenceWarning` (as scikit-learn
-warns); a classifier's ``batch.y`` with a single class is refused. Arithmetic is in ``dtype`` (default: that of ``batch.X``).
+warns); a classifier's ``batch.y`` with a single class is refused. Arithmetic is in ``dtype``
+(default: that of ``batch.X``).
+
+Weights: ``batch.weight`` (n,) weighs every member's data term (Σ w ℓ / Σ w) and the shared
+preconditioner; ``member_weights`` (L, n) multiplies it per member (cross-validation folds as 0/1
+masks). Lanes: ``lambdas`` of shape (L, T) make each member a lane of T values solved in turn,
+each warm-started from the previous solution, in one ``while_loop``. :mod:`jaxreg.solvers.path`
+builds on both: λ_max, glmnet's λ grid, elastic net, ``solve_grid`` (folds × l1_ratio × λ).
 """
 from jaxreg.solvers.common import SMOOTH_LOSSES, ConvergenceWarning, SolverResult  # noqa: F401
 from jaxreg.solvers.fista import solve_l1_path  # noqa: F401
 from jaxreg.solvers.lbfgs import solve_l2_path  # noqa: F401
+from jaxreg.solvers.path import lambda_max, lambda_path, solve_grid, solve_members, solve_path  # noqa: F401
 
-__all__ = ["SMOOTH_LOSSES", "ConvergenceWarning", "SolverResult", "solve_l1_path", "solve_l2_path"]
+__all__ = ["SMOOTH_LOSSES", "ConvergenceWarning", "SolverResult", "solve_l1_path", "solve_l2_path", "lambda_max",
+           "lambda_path", "solve_grid", "solve_members", "solve_path"]
