@@ -5,8 +5,16 @@ The whole suite runs with 64-bit floats enabled so that gradient checks can be t
 behaviour create float32 arrays explicitly (``jnp.asarray(..., jnp.float32)``).
 
 This must run before any JAX array is created, hence at import time of the root conftest.
+The persistent XLA compilation cache stays off for the whole suite (``JAXREG_XLA_CACHE=0``):
+the experiments switch it on for real runs, and a test process that compiles hundreds of
+programs must not depend on (or write to) the user's cache; the test of the switch itself sets
+the variable it needs.
 """
+import os
+
 import jax
+
+os.environ["JAXREG_XLA_CACHE"] = "0"
 
 jax.config.update("jax_enable_x64", True)
 
@@ -25,3 +33,13 @@ def x64():
 def rng():
     """A fresh, seeded NumPy generator per test (deterministic, independent of test order)."""
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module. Every XLA:CPU executable keeps its
+    own memory mappings; the whole suite compiles thousands of programs in one process, and
+    past the kernel's map-count limit (vm.max_map_count, 65530 here) the next compile
+    segfaults inside LLVM."""
+    yield
+    jax.clear_caches()

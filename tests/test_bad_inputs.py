@@ -188,7 +188,7 @@ def test_solvers_take_a_plain_tuple(solve):
     a = solve(LOGISTIC, (X, Y01), lam)  # an AttributeError before
     b = solve(LOGISTIC, Batch(jnp.asarray(X), jnp.asarray(Y01)), lam)
     np.testing.assert_array_equal(a.params["W"], b.params["W"])
-    for bad, match in [((X,), r"batch must be a Batch\(X, y\) or an \(X, y\) pair"), (X, "batch must be"),
+    for bad, match in [((X,), r"batch must be a Batch\(X, y\[, weight\]\) or an \(X, y\) pair"), (X, "batch must be"),
                        ((X, Y01[:5]), "batch.y has 5 entries"), (([[1.0], [2.0, 3.0]], [0, 1]), "batch.X must be a rectangular")]:
         with pytest.raises(ValueError, match=match):
             solve(LOGISTIC, bad, lam)

@@ -76,8 +76,14 @@ def _tmp_csv():
     return pathlib.Path(tempfile.mkdtemp()) / "cv.csv"
 
 
-def test_dataframe_when_pandas_is_installed(cvr):
-    pd = pytest.importorskip("pandas")
+def test_dataframe_or_the_install_hint(cvr):
+    """A DataFrame of the CV summary where pandas is installed; else an ImportError saying so."""
+    try:
+        import pandas as pd
+    except ImportError:
+        with pytest.raises(ImportError, match="needs pandas"):
+            cvr[0].to_dataframe(["holdout_acc"])
+        return
     df = cvr[0].to_dataframe(["holdout_acc"])
     assert isinstance(df, pd.DataFrame) and list(df.columns) == ["lam", "l1_ratio", "learning_rate", "n_folds",
                                                                 "holdout_acc_mean", "holdout_acc_se"]

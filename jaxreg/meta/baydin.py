@@ -126,7 +126,7 @@ def minibatch_losses(objective: Objective, data: TrainData, key, params0, params
     ``params_trace`` (G, K, ...), θ_t after update t), on the batch the trainer drew for update
     t (:func:`jaxreg.train.epoch_permutation`, the (t mod steps-per-epoch)-th slice of
     ``batch_size``), one epoch at a time."""
-    X, y = data.train
+    X, y = data.train.X, data.train.y
     G, K = jax.tree_util.tree_leaves(params_trace)[0].shape[:2]
     spe = X.shape[0] // batch_size
     out = []

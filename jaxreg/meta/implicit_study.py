@@ -4,8 +4,9 @@ then used to meta-learn λ (one, or one per feature group) against a λ grid.
 
 * :func:`unrolled_check`: d L_val / d log λ at every λ of a path by :func:`path_hypergrad`
   (one solve, one batched implicit solve) and by forward mode through ``horizon`` full-batch
-  Nesterov updates of the jaxreg trainer (η = 1/L, L the loss's curvature bound times the
-  largest eigenvalue of X̃ᵀX̃/n), all λ in one vmapped program; their relative differences.
+  Nesterov updates of the jaxreg trainer (η = 1/(L + max λ), L the loss's curvature bound times
+  the largest eigenvalue of X̃ᵀX̃/n, max λ the penalty's curvature), all λ in one vmapped
+  program; their relative differences.
 * :func:`lambda_grid`: the hold-out and test losses of a λ path (one solve).
 * :func:`meta_lambda`: Adam on log λ (shape (1,) or (n_groups,)), each step a warm-started
   solve and the implicit hypergradient, from ``start``.

@@ -52,7 +52,7 @@ def implicit_lines(r: dict) -> list:
     return [
         f"Softmax regression with an unpenalised intercept on the pixels (centred), float64. The implicit "
         f"hypergradient d L_val / d log λ of the converged path, every λ at once, against forward mode through "
-        f"K = {c['horizon']} full-batch Nesterov updates (η = 1/L = {c['learning_rate']:.3g}, μ = {c['momentum']}) "
+        f"K = {c['horizon']} full-batch Nesterov updates (η = 1/(L + max λ) = {c['learning_rate']:.3g}, μ = {c['momentum']}) "
         f"on {c['n_train']} training images: relative differences "
         f"{', '.join(f'{e:.1e}' for e in c['rel_err'])} for λ = {', '.join(f'{x:g}' for x in c['lambdas'])} "
         f"(max {c['implicit_batched_max_rel_err']:.2e}; CPU {c['cpu_s']['implicit']:.1f} s implicit, "
