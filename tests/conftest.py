@@ -39,7 +39,7 @@ def rng():
 def _release_compiled_programs():
     """Drop JAX's compiled programs after each test module. Without this, the whole suite (800+
     tests, thousands of compiled programs in one process) segfaulted inside XLA:CPU's compiler at
-    the same test in two runs, while every module passed alone; with it the suite runs through.
+    the same test in two runs, while that module passed alone; with it the suite runs through.
     The cause inside XLA is not pinned down (the process's memory-map count stayed near 2,100, far
     from vm.max_map_count, and peak RSS near 1.6 GiB)."""
     yield
