@@ -36,7 +36,7 @@ ImportError.
 from __future__ import annotations
 
 import contextlib
-from numbers import Integral, Real
+from numbers import Integral
 
 import jax
 import numpy as np
@@ -44,6 +44,7 @@ import numpy as np
 from jaxreg import cv as jcv
 from jaxreg import weights as jweights
 from jaxreg.objective import Batch, Objective
+from jaxreg.sklearn_args import DTYPES, PENALTIES, bucket, l1_share, positive  # noqa: F401 (PENALTIES re-exported)
 from jaxreg.solvers.path import solve_grid, solve_members
 
 try:
@@ -63,41 +64,14 @@ except ImportError:  # pragma: no cover - exercised by a subprocess test
     class ClassifierMixin:
         pass
 
-PENALTIES = ("l2", "l1", "elasticnet", None)
-DTYPES = ("float64", "float32")
-
-
-def _bucket(k: int, limit: int, low: int) -> int:
-    """k rounded up to a power of two (at least ``low``) when k < limit, else k itself: small
-    problems, where compiling dominates, share a few compiled shapes."""
-    return k if k >= limit else max(low, 1 << (k - 1).bit_length())
-
-
-def _alpha(penalty, l1_ratio) -> float:
-    if penalty not in PENALTIES:
-        raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
-    if penalty == "elasticnet":
-        if isinstance(l1_ratio, bool) or not isinstance(l1_ratio, Real) or not 0 <= l1_ratio <= 1:
-            raise ValueError(f"l1_ratio must be a number in [0, 1] with penalty='elasticnet', got {l1_ratio!r}")
-        return float(l1_ratio)
-    return 1.0 if penalty == "l1" else 0.0
-
-
-def _positive(value, name, integer=False):
-    kind = Integral if integer else Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
-        raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
-    return value
-
-
 class _Base(ClassifierMixin, BaseEstimator):
     """Shared: validation, labels, weights, the padded batch, prediction."""
 
     def _check_common(self):
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        _positive(self.tol, "tol")
-        _positive(self.max_iter, "max_iter", integer=True)
+        positive(self.tol, "tol")
+        positive(self.max_iter, "max_iter", integer=True)
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise ValueError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
 
@@ -127,7 +101,7 @@ class _Base(ClassifierMixin, BaseEstimator):
     def _batch(self, X, y_index, w):
         """The batch padded to bucket shapes (zero-weight rows, zero columns), in ``dtype``."""
         (n, d), dt = X.shape, np.dtype(self.dtype)
-        N, D = _bucket(n, 4096, 256), _bucket(d, 256, 8)
+        N, D = bucket(n, 4096, 256), bucket(d, 256, 8)
         Xp = np.zeros((N, D), dt)
         Xp[:n, :d] = X
         yp = np.zeros(N, np.int64)
@@ -177,8 +151,8 @@ class LogisticRegression(_Base):
     def fit(self, X, y, sample_weight=None):
         """Fit to X (n, d) and labels y (n,) of any values; ``sample_weight`` (n,) optional."""
         self._check_common()
-        alpha = _alpha(self.penalty, self.l1_ratio)
-        C = np.inf if self.penalty is None else _positive(self.C, "C")
+        alpha = l1_share(self.penalty, self.l1_ratio)
+        C = np.inf if self.penalty is None else positive(self.C, "C")
         X, _, y_index, _, w, obj = self._prepare(X, y, sample_weight)
         lam = 0.0 if np.isinf(C) else 1.0 / (C * w.sum())
         with self._precision():
@@ -206,7 +180,7 @@ class LogisticRegressionCV(_Base):
 
     def _grid(self):
         if isinstance(self.Cs, Integral) and not isinstance(self.Cs, bool):
-            Cs = np.logspace(-4, 4, _positive(self.Cs, "Cs", integer=True))
+            Cs = np.logspace(-4, 4, positive(self.Cs, "Cs", integer=True))
         else:
             Cs = np.asarray(self.Cs, np.float64).ravel()
             if Cs.size == 0 or not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
@@ -219,7 +193,7 @@ class LogisticRegressionCV(_Base):
                 raise ValueError(f"l1_ratios must be a non-empty sequence of numbers in [0, 1] with "
                                  f"penalty='elasticnet', got {self.l1_ratios!r}")
         else:
-            ratios = np.asarray([_alpha(self.penalty, None)])
+            ratios = np.asarray([l1_share(self.penalty, None)])
         if self.selection not in jcv.RULES:
             raise ValueError(f"selection must be one of {jcv.RULES}, got {self.selection!r}")
         if not isinstance(self.refit, (bool, np.bool_)):
@@ -263,7 +237,7 @@ class LogisticRegressionCV(_Base):
         solve; score the folds; select; read the refit off the all-rows lanes."""
         self._check_common()
         Cs, ratios = self._grid()
-        n_blocks = _positive(self.n_blocks, "n_blocks", integer=True)
+        n_blocks = positive(self.n_blocks, "n_blocks", integer=True)
         if n_blocks > len(Cs):
             raise ValueError(f"n_blocks must be <= the number of Cs ({len(Cs)}), got {n_blocks}")
         X, y, y_index, s, w, obj = self._prepare(X, y, sample_weight)
