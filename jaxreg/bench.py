@@ -10,15 +10,12 @@ arguments are the keywords (the convention of :mod:`jaxreg.meta`).
 """
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
 
-from jaxreg import meta
-from jaxreg.data import cache_dir
+from jaxreg import compile_cache, meta
 
 
 def _signature(program, args, static):
@@ -123,15 +120,5 @@ def hypergrad_cost(val_loss, log_hyper, *, repeats: int = 5, checkpoint="sqrt") 
 
 
 def enable_compile_cache(directory=None) -> str | None:
-    """Turn on XLA's persistent compilation cache (compilation dominates short runs): in
-    ``directory``, else ``$JAXREG_XLA_CACHE``, else ``<jaxreg cache dir>/xla``; ``"0"`` disables
-    it. Leaves an already configured cache alone. Returns the directory in use (None: off)."""
-    if jax.config.jax_compilation_cache_dir:
-        return jax.config.jax_compilation_cache_dir
-    if directory is None:
-        directory = os.environ.get("JAXREG_XLA_CACHE", str(Path(cache_dir()) / "xla"))
-    if str(directory) == "0":
-        return None
-    jax.config.update("jax_compilation_cache_dir", str(directory))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-    return str(directory)
+    """:func:`jaxreg.compile_cache.enable` (kept for the experiments that call it explicitly)."""
+    return compile_cache.enable(directory)
