@@ -10,13 +10,16 @@ mapped onto each peer's own parametrisation: scikit-learn's and celer's ``C = 1/
 ``alpha = λ``, jaxopt's ``l2reg``/``l1reg = λ``. :func:`fit_path` returns the weights ``(L, d)``
 or ``(L, d, C)`` for the λ of ``lambdas`` at the peer's own tolerance ``tol`` (its own stopping
 measure: a gradient norm, a duality gap, a fixed-point residual); the benchmark then finds, per
-peer, the loosest ``tol`` that reaches a reference objective (:func:`loosest_tolerance`).
+peer, the loosest ``tol`` that reaches a reference objective (:func:`match_tolerance`).
+:func:`handwritten_sweep` is the grid a user would write by hand, the sweep engine's peer.
 
 scikit-learn, celer, skglm and jaxopt are optional: each is imported when its peer is used.
 """
 from __future__ import annotations
 
+import time
 import warnings
+from functools import lru_cache, partial
 from typing import Callable, Sequence
 
 import jax
@@ -73,8 +76,10 @@ def _skglm(objective, X, y, kind, lambdas, tol, max_iter):
     return np.stack(out)
 
 
+@lru_cache(maxsize=64)
 def jaxopt_path_program(objective: Objective, kind: str, tol: float, max_iter: int) -> Callable:
-    """``jit(vmap over λ of jaxopt's solver.run)``: ``(lambdas, X, y) -> W (L, ...)`` from zeros —
+    """One program per (objective, kind, tol, max_iter), kept, so that a second call does not
+    compile again: ``jit(vmap over λ of jaxopt's solver.run)``: ``(lambdas, X, y) -> W (L, ...)`` from zeros —
     the "hand-written jax.vmap over jaxopt" a user would write. LBFGS for "l2",
     ProximalGradient with ``prox_lasso`` for "l1"."""
     import jaxopt
@@ -98,7 +103,7 @@ def jaxopt_path_program(objective: Objective, kind: str, tol: float, max_iter: i
 
 def _jaxopt(objective, X, y, kind, lambdas, tol, max_iter):
     X = jnp.asarray(X)
-    path = jaxopt_path_program(objective, kind, tol, max_iter)
+    path = jaxopt_path_program(objective, kind, float(tol), int(max_iter))
     return np.asarray(path(jnp.asarray(lambdas, X.dtype), X, jnp.asarray(y)))
 
 
@@ -131,15 +136,43 @@ def relative_gap(values, reference) -> np.ndarray:
     return (values - reference) / np.abs(reference)
 
 
-def loosest_tolerance(fit: Callable[[float], np.ndarray], value: Callable[[np.ndarray], np.ndarray], reference,
-                      tolerances: Sequence[float], rel: float = 1e-6):
-    """The first (loosest) tolerance of ``tolerances`` (loose to tight) at which
-    ``value(fit(tol))`` is within ``rel`` of ``reference`` for every λ: ``(tol, max gap, gaps
-    per tolerance tried)``; ``(None, best gap, ...)`` when none is (the peer fails the match)."""
-    tried = []
-    for tol in tolerances:
-        gap = float(np.max(relative_gap(value(fit(tol)), reference)))
-        tried.append((float(tol), gap))
-        if gap <= rel:
-            return float(tol), gap, tried
-    return None, min(g for _, g in tried), tried
+def match_tolerance(fit: Callable[[float], np.ndarray], value: Callable[[np.ndarray], np.ndarray], reference,
+                    ladder: Sequence[float], rel: float = 1e-6, cap_s: float = float("inf")) -> dict:
+    """Matched accuracy: try the tolerances of ``ladder`` (loose to tight) until ``value(fit(tol))``
+    is within ``rel`` of ``reference`` for every λ (the loosest matching tolerance).
+
+    Returns ``{"tol", "gap", "seconds", "values", "tried"}``: the matching tolerance (None when
+    none does, or when the tries after the first exceed ``cap_s`` seconds: the peer fails the
+    match), the largest relative gap there (the best reached when failing), the wall seconds of
+    that fit, its objectives, and ``[(tol, gap, seconds)]`` for every tolerance tried. The cap
+    counts from the second try, so that a first call's compilation does not use it up."""
+    rel = validation.check_scalar(rel, "rel", low=0.0, low_inclusive=False)
+    tried, values, spent = [], {}, 0.0
+    for tol in ladder:
+        if len(tried) > 1 and spent > cap_s:
+            break
+        t = time.perf_counter()
+        values[tol] = np.asarray(value(fit(tol)), np.float64)
+        seconds = time.perf_counter() - t
+        spent += seconds if tried else 0.0
+        tried.append((float(tol), float(np.max(relative_gap(values[tol], reference))), seconds))
+        if tried[-1][1] <= rel:
+            return {"tol": float(tol), "gap": tried[-1][1], "seconds": seconds, "values": values[tol], "tried": tried}
+    best = min(range(len(tried)), key=lambda k: tried[k][1])
+    return {"tol": None, "gap": tried[best][1], "seconds": None, "values": values[tried[best][0]], "tried": tried}
+
+
+@partial(jax.jit, static_argnames="n_epochs")
+def handwritten_sweep(learning_rate, l2, l1, X, Y, n_epochs: int):
+    """The minimal grid a JAX user writes by hand: ``jit(vmap(lax.scan))`` of full-batch gradient
+    descent on the mean softmax cross-entropy (``jax.grad``) plus λ₂‖W‖²/2 + λ₁‖W‖₁, from zeros,
+    data as arguments. learning_rate, l2, l1: (G,); X (n, d); Y (n, C) one-hot -> W (G, d, C)."""
+    def one(lr, lam2, lam1):
+        def loss(W):
+            S = X @ W
+            return jnp.mean(jax.nn.logsumexp(S, axis=1) - jnp.sum(Y * S, axis=1))
+
+        def step(W, _):
+            return W - lr * (jax.grad(loss)(W) + lam2 * W + lam1 * jnp.sign(W)), None
+        return jax.lax.scan(step, jnp.zeros((X.shape[1], Y.shape[1]), X.dtype), None, length=n_epochs)[0]
+    return jax.vmap(one)(learning_rate, l2, l1)

@@ -31,13 +31,35 @@ def test_each_peer_reaches_jaxregs_optimum(peer, loss, kind):
     assert np.all(np.abs(gap) <= 1e-6), gap  # the same problem: the same optimum
 
 
-def test_loosest_tolerance_by_hand():
+def test_match_tolerance_by_hand():
     ref = np.array([1.0, 2.0])
     values = {1e-2: [1.1, 2.0], 1e-4: [1.0 + 5e-7, 2.0], 1e-6: [1.0, 2.0]}
-    tol, gap, tried = peers.loosest_tolerance(lambda t: t, lambda t: np.array(values[t]), ref, [1e-2, 1e-4, 1e-6])
-    assert tol == 1e-4 and gap == pytest.approx(5e-7) and len(tried) == 2
-    tol, gap, _ = peers.loosest_tolerance(lambda t: t, lambda t: np.array([1.5, 3.0]), ref, [1e-2])
-    assert tol is None and gap == pytest.approx(0.5)
+    m = peers.match_tolerance(lambda t: t, lambda t: np.array(values[t]), ref, [1e-2, 1e-4, 1e-6])
+    assert m["tol"] == 1e-4 and m["gap"] == pytest.approx(5e-7) and len(m["tried"]) == 2 and m["seconds"] >= 0
+    m = peers.match_tolerance(lambda t: t, lambda t: np.array([1.5, 3.0]), ref, [1e-2])
+    assert m["tol"] is None and m["gap"] == pytest.approx(0.5) and m["seconds"] is None
+
+
+def test_match_tolerance_stops_at_the_cap():
+    import time
+
+    def slow(t):
+        time.sleep(0.05)
+        return np.array([1.1, 2.0])
+    m = peers.match_tolerance(slow, lambda v: v, np.array([1.0, 2.0]), [1e-1, 1e-2, 1e-3, 1e-4, 1e-5], cap_s=0.01)
+    assert m["tol"] is None and len(m["tried"]) == 3  # the first try is free, the second passes the cap
+
+
+def test_handwritten_sweep_is_gradient_descent():
+    """One epoch by hand: W₁ = −η ∇J(0) = −η Xᵀ(1/C − Y)/n (the penalties vanish at 0)."""
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(30, 4)), rng.integers(0, 3, 30)
+    Y = np.eye(3)[y]
+    W = peers.handwritten_sweep(jnp.array([0.5, 1.0]), jnp.zeros(2), jnp.zeros(2), X, Y, n_epochs=1)
+    expect = -X.T @ (np.full((30, 3), 1 / 3) - Y) / 30
+    np.testing.assert_allclose(np.asarray(W), [0.5 * expect, expect], rtol=1e-10)
 
 
 def test_bad_input():

@@ -2,7 +2,6 @@
 (``vmap`` of a ``lax.while_loop``; see :mod:`jaxreg.solvers`)."""
 from __future__ import annotations
 
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +9,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg import validation
+from jaxreg.exported import cached_program
 from jaxreg.objective import Batch, Objective
 from jaxreg.solvers.common import (SolverResult, check_lambdas, freeze, lane_loop, loss_grad, loss_value, prepare, result,
                                    rows_weighted, vdot)
@@ -84,8 +84,7 @@ def _fista_lane(obj, data, dg, t0, lam1, lam2, theta0, tol, max_iter, step_growt
     return lane_loop(_fista(obj, data, dg, t0, tol, step_growth), (lam1, lam2), theta0, max_iter, tol, key="x")
 
 
-@partial(jax.jit, static_argnames=("obj", "precondition"))
-def _l1_path(obj, data, lam1, lam2, theta0, tol, max_iter, step_growth, precondition):
+def _l1_path_program(obj, data, lam1, lam2, theta0, tol, max_iter, step_growth, precondition):
     c = obj.record.curvature * data.gram_scale  # the metric of the batch's weights g (module docstring)
     sq = data.Xa * data.Xa
     colsq = jnp.sum(sq, axis=0) if data.gram_w is None else data.gram_w @ sq
@@ -98,6 +97,9 @@ def _l1_path(obj, data, lam1, lam2, theta0, tol, max_iter, step_growth, precondi
     run = _fista_one if lam1.ndim == 1 else _fista_lane
     one = lambda l1, l2, th, dm: run(obj, dm, dg, t0, l1, l2, th, tol, max_iter, step_growth)
     return jax.vmap(one, in_axes=(0, 0, 0, data.member_axes))(lam1, lam2, theta0, data)
+
+
+_l1_path = cached_program(_l1_path_program, static_argnames=("obj", "precondition"))  # jit, traced once per machine
 
 
 def solve_l1_path(objective: Objective, batch: Batch, lambdas, *, l2=0.0, tol: float | None = None,

@@ -2,7 +2,6 @@
 ``lax.while_loop``; see :mod:`jaxreg.solvers`)."""
 from __future__ import annotations
 
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +9,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg import validation
+from jaxreg.exported import cached_program
 from jaxreg.objective import Batch, Objective
 from jaxreg.solvers.common import (SolverResult, freeze, lane_loop, loss_grad, loss_value, mean_curvature, prepare,
                                    result, vdot)
@@ -129,8 +129,7 @@ def _lbfgs_lane(obj, data, V, evals, lams, theta0, tol, max_iter, memory):
     return lane_loop(_lbfgs(obj, data, V, evals, tol, memory), lams, theta0, max_iter, tol)
 
 
-@partial(jax.jit, static_argnames=("obj", "memory", "precondition"))
-def _l2_path(obj, data, lams, theta0, tol, max_iter, memory, precondition):
+def _l2_path_program(obj, data, lams, theta0, tol, max_iter, memory, precondition):
     V = evals = None
     if precondition:  # a preconditioner need not be exact: float32 eigh is ~5x faster
         f32 = jnp.float32
@@ -141,6 +140,9 @@ def _l2_path(obj, data, lams, theta0, tol, max_iter, memory, precondition):
     run = _lbfgs_one if lams.ndim == 1 else _lbfgs_lane
     one = lambda lam, th, dm: run(obj, dm, V, evals, lam, th, tol, max_iter, memory)
     return jax.vmap(one, in_axes=(0, 0, data.member_axes))(lams, theta0, data)
+
+
+_l2_path = cached_program(_l2_path_program, static_argnames=("obj", "memory", "precondition"))  # jit, traced once per machine
 
 
 def solve_l2_path(objective: Objective, batch: Batch, lambdas, *, tol: float | None = None,
