@@ -20,14 +20,11 @@ import numpy as np
 
 _RUNNER = """
 import json, time
+import jax
 {setup}
 t = time.perf_counter()
 __out = {call}
-try:
-    import jax
-    jax.block_until_ready(__out)
-except Exception:
-    pass
+jax.block_until_ready(__out)
 print("PERF-JSON", json.dumps({{"seconds": time.perf_counter() - t}}))
 """
 
@@ -35,7 +32,8 @@ print("PERF-JSON", json.dumps({{"seconds": time.perf_counter() - t}}))
 def fresh_process_seconds(setup: str, call: str, *, env: dict | None = None, timeout: float = 600.0,
                           cwd: str | None = None) -> float:
     """Wall seconds of ``call`` (an expression) evaluated once in a new Python process after
-    ``setup`` (statements: imports, data loading; not timed), blocking on its result. ``env``
+    ``setup`` (statements: imports, data loading; not timed; ``jax`` is imported before it),
+    blocking on its result (any pytree; non-array leaves are passed through). ``env``
     entries are added to this process's environment (e.g. ``JAXREG_XLA_CACHE``). Raises
     RuntimeError with the child's stderr if it fails or prints no timing."""
     code = _RUNNER.format(setup=setup, call=call)
