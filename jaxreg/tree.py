@@ -6,6 +6,7 @@ optimiser states, ...) and is pure, so it can be jitted, vmapped and differentia
 from __future__ import annotations
 
 import jax
+import numpy as np
 import jax.numpy as jnp
 
 
@@ -48,3 +49,11 @@ def take(tree, i):
 def leaf_dtype(tree):
     """The dtype of the first leaf (the precision a params pytree computes in)."""
     return jax.tree_util.tree_leaves(tree)[0].dtype
+
+
+def to_device(x, dtype=None):
+    """A host value as a device array of ``dtype`` (canonicalised: float64 is float32 unless x64
+    is on), by ``jax.device_put``: unlike ``jnp.asarray`` of a NumPy array, which compiles a
+    small program per shape in this JAX, it compiles nothing (a first call's cost)."""
+    dtype = None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
+    return jax.device_put(np.asarray(x, dtype))

@@ -181,17 +181,18 @@ def prepare(objective, batch, lambdas, tol, tol64, max_iter, init, dtype, member
                                  f"got {v.shape}")
             theta[:, rows] = v
     Xa_host = np.asarray(Xa, dtype)
-    Xa = jnp.asarray(Xa_host)
+    Xa = tree.to_device(Xa_host)
     mean = objective.reduction == losses.MEAN
-    scale = jnp.asarray((1.0 / n if base is None else 1.0 / base.sum()) if mean else 1.0, dtype)
-    w, gram_w = (None, None) if base is None else (jnp.asarray(base, dtype),) * 2
+    scale = tree.to_device((1.0 / n if base is None else 1.0 / base.sum()) if mean else 1.0, dtype)
+    w, gram_w = (None, None) if base is None else (tree.to_device(base, dtype),) * 2
     member_scale = scale
     if mw is not None:
-        w = jnp.asarray(mw, dtype)
-        member_scale = jnp.asarray(1.0 / mw.sum(axis=1) if mean else np.ones(L), dtype)
-    data = _Data(Xa, jnp.asarray(np.ascontiguousarray(Xa_host.T)), jnp.asarray(y, jnp.int32 if objective.is_multiclass else dtype),
-                 jnp.asarray(mask[:, None] if objective.is_multiclass else mask), member_scale, w, gram_w, scale)
-    return data, jnp.asarray(lam, dtype), jnp.asarray(theta), max_iter, d, dtype, tol
+        w = tree.to_device(mw, dtype)
+        member_scale = tree.to_device(1.0 / mw.sum(axis=1) if mean else np.ones(L), dtype)
+    data = _Data(Xa, tree.to_device(np.ascontiguousarray(Xa_host.T)),
+                 tree.to_device(y, jnp.int32 if objective.is_multiclass else dtype),
+                 tree.to_device(mask[:, None] if objective.is_multiclass else mask), member_scale, w, gram_w, scale)
+    return data, tree.to_device(lam, dtype), tree.to_device(theta), max_iter, d, dtype, tol
 
 
 def check_lambdas(lambdas, name: str = "lambdas") -> np.ndarray:

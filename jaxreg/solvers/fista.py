@@ -10,6 +10,7 @@ from jax import lax
 
 from jaxreg import validation
 from jaxreg.exported import cached_program
+from jaxreg.tree import to_device
 from jaxreg.objective import Batch, Objective
 from jaxreg.solvers.common import (SolverResult, check_lambdas, freeze, lane_loop, loss_grad, loss_value, prepare, result,
                                    rows_weighted, vdot)
@@ -119,7 +120,7 @@ def solve_l1_path(objective: Objective, batch: Batch, lambdas, *, l2=0.0, tol: f
     l2 = np.asarray(l2, np.float64)
     l2 = check_lambdas(np.broadcast_to(l2.reshape(()) if l2.size == 1 else l2, lam.shape), "l2")
     step_growth = validation.check_scalar(step_growth, "step_growth", low=1.0)
-    out = _l1_path(objective, data, lam, jnp.asarray(l2, dtype), theta, jnp.asarray(tol, dtype),
-                   max_iter, jnp.asarray(step_growth, dtype), bool(precondition))
+    out = _l1_path(objective, data, lam, to_device(l2, dtype), theta, to_device(tol, dtype),
+                   max_iter, to_device(step_growth, dtype), bool(precondition))
     return result(objective, d, *out, data=data, unpenalised=(np.asarray(lam) == 0) & (l2 == 0),
                   solver="solve_l1_path")

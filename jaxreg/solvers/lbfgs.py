@@ -10,6 +10,7 @@ from jax import lax
 
 from jaxreg import validation
 from jaxreg.exported import cached_program
+from jaxreg.tree import to_device
 from jaxreg.objective import Batch, Objective
 from jaxreg.solvers.common import (SolverResult, freeze, lane_loop, loss_grad, loss_value, mean_curvature, prepare,
                                    result, vdot)
@@ -163,7 +164,7 @@ def solve_l2_path(objective: Objective, batch: Batch, lambdas, *, tol: float | N
                                                          init, dtype, member_weights)
     memory = validation.check_scalar(memory, "memory", low=1, integer=True)
     precondition = data.Xa.shape[1] <= 4096 if precondition is None else bool(precondition)
-    out = _l2_path(objective, data, lam, theta, jnp.asarray(tol, dtype), max_iter, memory, precondition)
+    out = _l2_path(objective, data, lam, theta, to_device(tol, dtype), max_iter, memory, precondition)
     return result(objective, d, *out, data=data, unpenalised=np.asarray(lam) == 0, solver="solve_l2_path")
 
 

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxreg import losses, validation, weights
+from jaxreg import validation, weights
 from jaxreg.objective import Batch, Objective, Penalty
 from jaxreg.solvers.common import SolverResult
 from jaxreg.solvers.fista import solve_l1_path
