@@ -26,10 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import common
-from jaxreg import Batch, Objective, peers, perf, plots
+from jaxreg import Batch, Objective, peer_report, peers, perf, plots
 from jaxreg.atomic import to_jsonable, write_json, write_text
 from jaxreg.data import logistic_text_split, softmax_split
-from jaxreg.report import markdown_table
 from jaxreg.solvers import solve_l1_path, solve_l2_path
 
 PROBLEMS = {"2v3-l2": ("logistic", "l2", ("sklearn-lbfgs", "jaxopt-lbfgs")),
@@ -212,70 +211,15 @@ def scaling(data, config, progress) -> dict:
             "d": [point(n0, d, 16) for d in config.scaling_d]}
 
 
-def speedup(rows, problem, peer, key="cold_s", jaxreg_key=None):
-    """``peer``'s time ``key`` / jaxreg's ``jaxreg_key`` (default the same) on the same λ of
-    ``problem``; None if either failed to match."""
-    get = {(r["problem"], r["solver"]): r for r in rows}
-    a = get.get((problem, peer))
-    if not a or a["status"] != "ok":
-        return None
-    b = get.get((problem, "jaxreg" if a["n_lambdas"] == len(get[(problem, "jaxreg")]["lambdas"])
-                 else f"jaxreg@{a['n_lambdas']}"))
-    return a[key] / b[jaxreg_key or key] if b and b["status"] == "ok" else None
-
-
-def summary(rows, sweep_out) -> dict:
-    """The issue's top-level keys (definitions in :data:`DEFINITIONS`)."""
-    lowest = lambda xs: None if not xs or any(x is None for x in xs) else min(xs)  # noqa: E731
-    l2 = [p for p in ("2v3-l2", "softmax-l2") if any(r["problem"] == p for r in rows)]  # the L2 problems run
-    return {
-        "l2_speedup_vs_sklearn_cold": lowest([speedup(rows, p, "sklearn-lbfgs") for p in l2]),
-        "l2_speedup_vs_sklearn_cold_empty_cache": lowest([speedup(rows, p, "sklearn-lbfgs",
-                                                                     jaxreg_key="cold_empty_cache_s") for p in l2]),
-        "l2_speedup_vs_jaxopt": lowest([speedup(rows, p, "jaxopt-lbfgs", key="warm_s") for p in l2]),
-        "l2_speedup_vs_jaxopt_cold": lowest([speedup(rows, p, "jaxopt-lbfgs") for p in l2]),
-        "l1_speedup_vs_celer": speedup(rows, "2v3-l1", "celer"),
-        "l1_speedup_vs_skglm": speedup(rows, "2v3-l1", "skglm"),
-        "l1_speedup_vs_saga": speedup(rows, "2v3-l1", "sklearn-saga"),
-        "l1_speedup_vs_jaxopt": speedup(rows, "2v3-l1", "jaxopt-proxgrad", key="warm_s"),
-        "l1_speedup_vs_celer_warm": speedup(rows, "2v3-l1", "celer", key="warm_s"),
-        "l1_speedup_vs_skglm_warm": speedup(rows, "2v3-l1", "skglm", key="warm_s"),
-        "sweep_vs_handwritten": sweep_out["sweep_vs_handwritten"],
-        "fraction_of_matmul": sweep_out["fraction_of_matmul"],
-        "max_objective_gap": max(r["gap"] for r in rows if r["solver"].startswith("jaxreg")),
-    }
-
-
-DEFINITIONS = {
-    "cold": "first call in a fresh Python process (tracing + compilation or a compilation-cache hit + the run); "
-            "data loading not timed; jaxreg with a warm persistent compilation cache unless *_empty_cache",
-    "warm": "median of repeated calls in one process after a first call",
-    "speedups": "peer time / jaxreg time on the same λ (a peer capped to the k largest λ against jaxreg@k, jaxreg on "
-                "those k); cold keys compare first calls, jaxopt keys warm calls; L2 keys: the smaller over 2 vs 3 and "
-                "softmax; None where a solver failed to match",
-    "matched accuracy": "each solver timed at the loosest tolerance of its ladder that brings every λ within rel "
-                        "of J*, the lowest objective any solver reached (float64)",
-}
-
-
-def markdown(out) -> str:
-    rows = [(r["problem"], r["solver"], r["n_lambdas"], "—" if r["tol"] is None else f"{r['tol']:g}",
-             f"{r['gap']:.1e}", *(f"{r[k]:.3f}" if r.get(k) is not None else "—"
-                                  for k in ("cold_empty_cache_s", "cold_s", "warm_s")), r["status"]) for r in out["rows"]]
-    sw = out["sweep"]
-    keys = [k for k in out if k.endswith(("_cold", "_empty_cache", "_jaxopt", "_celer", "_skglm", "_saga", "_warm",
-                                          "handwritten", "of_matmul", "objective_gap"))]
-    return "\n".join([
-        "# jaxreg against its peers", "", f"Command: `{out['command']}`; {out['machine']}; load before: {out['load']}.", "",
-        *(f"- **{k}**: {v}" for k, v in DEFINITIONS.items()), "", "## Summary", "",
-        *(f"- `{k}`: {out[k]:.3g}" if out[k] is not None else f"- `{k}`: — (a solver failed)" for k in keys), "",
-        "## Matched-accuracy paths (seconds)", "",
-        *markdown_table(("problem", "solver", "λ", "tol", "gap to J*", "first call, empty cache", "first call",
-                         "warm", "status"), rows), "",
-        "## Sweep", "", f"{sw['n_models']} models × {sw['epochs']} full-batch epochs on {sw['n']} × {sw['d']}: jaxreg "
-        f"{sw['jaxreg_s']:.2f} s, hand-written jit(vmap(lax.scan)) {sw['handwritten_s']:.2f} s; {sw['gflops']:.1f} of "
-        f"{sw['matmul_gflops']:.1f} GFLOP/s (float32 matmul of the same shapes).", "",
-        "## Scaling", "", "`bench_peers_scaling.png`; " + out["scaling_note"], ""])
+def contraction(data, config, progress) -> dict:
+    """v0.1's finding in this harness: the closed-form gradient's Xᵀr as ``X.T @ r`` (v0.1),
+    as ``(rᵀX)ᵀ`` (now, :func:`jaxreg.grads.transpose_times`) and ``jax.grad``'s, one binary model
+    and a 42-model grid on 2 vs 3 (float32)."""
+    _, X, _ = problem_arrays(data, "2v3-l2", config.pool)
+    out = {f"{name}_{form}_s": s for name, G in (("single", None), ("grid", 42))
+           for form, s in perf.gradient_contraction_seconds(X.astype(np.float32), G, config.repeats).items()}
+    progress.log("contraction: " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in out.items()))
+    return out
 
 
 def run(out_dir, config: BenchPeersConfig, data: dict, progress) -> dict:
@@ -296,13 +240,15 @@ def run(out_dir, config: BenchPeersConfig, data: dict, progress) -> dict:
         sweep_out = compare_sweep(data, config, progress)
     with progress.step("scaling", timings):
         scale = scaling(data, config, progress)
-    out = dict(summary(rows, sweep_out), rows=rows, sweep=sweep_out, scaling=scale,
-               scaling_note=perf.scaling_note(scale), definitions=DEFINITIONS, config=to_jsonable(config),
+    with progress.step("gradient contraction", timings):
+        contract = contraction(data, config, progress)
+    out = dict(peer_report.summary(rows, sweep_out), rows=rows, sweep=sweep_out, scaling=scale, contraction=contract,
+               scaling_note=perf.scaling_note(scale), definitions=peer_report.DEFINITIONS, config=to_jsonable(config),
                command="python -m experiments.bench_peers " + " ".join(sys.argv[1:]), load=[round(x, 2) for x in load],
                machine=f"{platform.machine()}, {os.cpu_count()} CPUs, jax {jax.__version__}", synthetic=synthetic,
                wall_s=time.perf_counter() - t0)
     write_json(Path(out_dir) / "bench_peers.json", out)
-    write_text(Path(out_dir) / "bench_peers.md", markdown(out))
+    write_text(Path(out_dir) / "bench_peers.md", peer_report.markdown(out))
     files = plots.save_figures(out_dir, {"bench_peers_scaling.png": plots.scaling_figure(scale)})
     return {"rows": [], "files": ["bench_peers.json", "bench_peers.md", *files], "config": to_jsonable(config),
             "timings": timings}

@@ -67,6 +67,28 @@ def matmul_gflops(n: int, d: int, k: int, *, dtype=jnp.float32, repeats: int = 5
     return 2.0 * n * d * k / seconds / 1e9
 
 
+def gradient_contraction_seconds(X, models: int | None = None, repeats: int = 5) -> dict:
+    """Median seconds of the binary logistic gradient's Xᵀr for X (n, d) and r = σ(Xw) − y, one
+    model (``models`` None) or ``models`` of them vmapped, in three forms: ``"xt_r"``
+    (``X.T @ r``), ``"r_x"`` (:func:`jaxreg.grads.transpose_times`) and ``"autodiff"``
+    (``jax.grad`` of the mean loss's data term)."""
+    from jaxreg.grads import transpose_times
+
+    X = jnp.asarray(X)
+    n, d = X.shape
+    y = (jnp.arange(n) % 2).astype(X.dtype)
+    w = jnp.full((d,) if models is None else (models, d), 0.01, X.dtype)
+    loss = lambda w: jnp.mean(jax.nn.softplus(X @ w) - y * (X @ w))  # noqa: E731
+    forms = {"xt_r": lambda w: X.T @ (jax.nn.sigmoid(X @ w) - y) / n,
+             "r_x": lambda w: transpose_times(X, jax.nn.sigmoid(X @ w) - y) / n,
+             "autodiff": jax.grad(loss)}
+    out = {}
+    for name, f in forms.items():
+        program = jax.jit(f if models is None else jax.vmap(f))
+        out[name] = median_seconds(lambda: program(w), repeats)[0]
+    return out
+
+
 def scaling_curve(sizes: Sequence[int], make: Callable[[int], Callable], repeats: int = 3) -> list:
     """``[(size, median seconds of make(size)())] for size in sizes``: ``make`` builds the
     (compiled, warmed-up on the first call) work for one size."""

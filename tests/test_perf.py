@@ -43,3 +43,20 @@ def test_scaling_curve_and_note():
     note = perf.scaling_note(scale)
     assert "stops falling by 20% after 4 models" in note and "n = 400 the engine reaches 25%" in note
     assert "d = 40 80%" in note
+
+
+def test_gradient_contraction_forms_agree_and_are_timed():
+    import jax
+    import jax.numpy as jnp
+
+    X = np.random.default_rng(0).normal(size=(50, 6)).astype(np.float32)
+    for models in (None, 3):
+        t = perf.gradient_contraction_seconds(X, models, repeats=1)
+        assert set(t) == {"xt_r", "r_x", "autodiff"} and all(v > 0 for v in t.values())
+    # the forms timed are one gradient: check it against jax.grad directly
+    from jaxreg.grads import transpose_times
+    Xj, w, y = jnp.asarray(X), jnp.full(6, 0.01, jnp.float32), (jnp.arange(50) % 2).astype(jnp.float32)
+    r = jax.nn.sigmoid(Xj @ w) - y
+    g = jax.grad(lambda w: jnp.mean(jax.nn.softplus(Xj @ w) - y * (Xj @ w)))(w)
+    np.testing.assert_allclose(transpose_times(Xj, r) / 50, g, rtol=1e-5)
+    np.testing.assert_allclose(Xj.T @ r / 50, g, rtol=1e-5)
