@@ -75,10 +75,14 @@ def cached_program(fun, static_argnames=()):
         key = program_key(name, static, treedef, leaves)
         if key not in loaded:
             path = Path(compile_cache.directory()) / SUBDIR / f"{key}.bin"
+            exp = None
             if path.exists():
-                exp, out_tree = pickle.loads(path.read_bytes())
-                exp = export.deserialize(exp)
-            else:
+                try:
+                    blob, out_tree = pickle.loads(path.read_bytes())
+                    exp = export.deserialize(blob)
+                except Exception:  # unreadable (truncated by a crash, another jaxlib): export it again
+                    path.unlink(missing_ok=True)
+            if exp is None:
                 holder = {}
                 exp = export.export(flat_program(static, treedef, holder))(*leaves)
                 out_tree = holder["out_tree"]

@@ -67,3 +67,20 @@ def test_off_and_under_a_transformation_it_is_jit():
     program = exported.cached_program(f, static_argnames=("n",))
     assert float(program(jnp.float64(2.0), n=3)) == 6.0  # the suite's cache is off
     assert float(jax.grad(lambda x: program(x, 3))(1.0)) == 3.0
+
+
+def test_an_unreadable_file_is_replaced(tmp_path, monkeypatch):
+    from jaxreg import compile_cache
+
+    def f(x, n):
+        return x * n + 1.0
+
+    program = exported.cached_program(f, static_argnames=("n",))
+    monkeypatch.setattr(compile_cache, "directory", lambda: str(tmp_path))
+    x = jnp.arange(3.0)
+    np.testing.assert_array_equal(program(x, n=2), [1.0, 3.0, 5.0])
+    (path,) = (tmp_path / exported.SUBDIR).glob("*.bin")
+    path.write_bytes(b"not a program")
+    again = exported.cached_program(f, static_argnames=("n",))  # a new process, in effect
+    np.testing.assert_array_equal(again(x, n=2), [1.0, 3.0, 5.0])
+    assert path.read_bytes() != b"not a program"
