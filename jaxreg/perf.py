@@ -78,14 +78,14 @@ def gradient_contraction_seconds(X, models: int | None = None, repeats: int = 5)
     n, d = X.shape
     y = (jnp.arange(n) % 2).astype(X.dtype)
     w = jnp.full((d,) if models is None else (models, d), 0.01, X.dtype)
-    loss = lambda w: jnp.mean(jax.nn.softplus(X @ w) - y * (X @ w))  # noqa: E731
-    forms = {"xt_r": lambda w: X.T @ (jax.nn.sigmoid(X @ w) - y) / n,
-             "r_x": lambda w: transpose_times(X, jax.nn.sigmoid(X @ w) - y) / n,
+    loss = lambda w, X: jnp.mean(jax.nn.softplus(X @ w) - y * (X @ w))  # noqa: E731
+    forms = {"xt_r": lambda w, X: X.T @ (jax.nn.sigmoid(X @ w) - y) / n,
+             "r_x": lambda w, X: transpose_times(X, jax.nn.sigmoid(X @ w) - y) / n,
              "autodiff": jax.grad(loss)}
     out = {}
-    for name, f in forms.items():
-        program = jax.jit(f if models is None else jax.vmap(f))
-        out[name] = median_seconds(lambda: program(w), repeats)[0]
+    for name, f in forms.items():  # X an argument, as in the trainer (a constant X is pre-transposed by XLA)
+        program = jax.jit(f if models is None else jax.vmap(f, in_axes=(0, None)))
+        out[name] = median_seconds(lambda: program(w, X), repeats)[0]
     return out
 
 

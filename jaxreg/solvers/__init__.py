@@ -33,6 +33,9 @@ masks). Lanes: ``lambdas`` of shape (L, T) make each member a lane of T values s
 each warm-started from the previous solution, in one ``while_loop``. :mod:`jaxreg.solvers.path`
 builds on both: λ_max, glmnet's λ grid, elastic net, ``solve_grid`` (folds × l1_ratio × λ).
 """
+import scipy.linalg  # noqa: F401  (jax's own dependency) JAX loads LAPACK through it when it first lowers eigh, the
+#                                 preconditioner's: at import, not inside the first solve (~0.4 s of imports there)
+
 from jaxreg.solvers.common import SMOOTH_LOSSES, ConvergenceWarning, SolverResult  # noqa: F401
 from jaxreg.solvers.fista import solve_l1_path  # noqa: F401
 from jaxreg.solvers.lbfgs import solve_l2_path  # noqa: F401
