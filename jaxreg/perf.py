@@ -114,7 +114,10 @@ def scaling_note(scale: dict) -> str:
     k = knee([p["models"] for p in m], per)
     frac = lambda p: p["roofline_s"] / p["seconds"]  # noqa: E731
     return (f"time per model-epoch falls from {per[0]:.2e} s (1 model) to {min(per):.2e} s and stops falling by 20% "
-            f"after {k} models (the knee: from there the wide matmul XW, d × {10 * k} and more, runs near "
-            f"{frac(m[-1]):.0%} of the float32 matmul roofline, so more models cost proportionally more); "
-            f"at n = {scale['n'][-1]['n']} the engine reaches {frac(scale['n'][-1]):.0%} of the roofline, "
-            f"at d = {scale['d'][-1]['d']} {frac(scale['d'][-1]):.0%}.")
+            f"after {k} models: the knee. Below it a step's fixed work (the loop, the elementwise softmax over n × 10 "
+            f"scores per model, dispatch) and a narrow, inefficient matmul dominate, so batching models amortises them; "
+            f"from it on the wide matmul XW (d × {10 * k} columns and more) sets the cost, at "
+            f"{frac(m[-1]):.0%} of the float32 matmul roofline for {m[-1]['models']} models, so more models cost "
+            f"proportionally more. At n = {scale['n'][-1]['n']} the engine reaches {frac(scale['n'][-1]):.0%} of the "
+            f"roofline; at d = {scale['d'][-1]['d']} {frac(scale['d'][-1]):.0%}, at d = {scale['d'][0]['d']} "
+            f"{frac(scale['d'][0]):.0%} (few features: the matmul is cheap and the elementwise work is the cost).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 PANELS = (("models", "models in the grid", "s per model-epoch"),
           ("n", "training examples n", "s per epoch"),
@@ -22,6 +23,8 @@ def scaling_figure(scale: dict) -> Figure:
         per = np.asarray([p["epochs"] * (p["models"] if key == "models" else 1) for p in pts], float)
         ax.loglog(x, [p["seconds"] for p in pts] / per, "o-", color="tab:blue", label="jaxreg (engine)")
         ax.loglog(x, [p["roofline_s"] for p in pts] / per, "--", color="0.4", label="float32 matmul roofline")
+        ax.set_xticks(x, [f"{v:g}" for v in x])  # the measured sizes, no log-minor labels
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
