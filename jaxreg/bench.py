@@ -15,7 +15,7 @@ import time
 import jax
 import numpy as np
 
-from jaxreg import compile_cache, meta
+from jaxreg import compile_cache, meta, perf
 
 
 def _signature(program, args, static):
@@ -62,14 +62,8 @@ class Timer:
 
 def median_time(fn, repeats: int):
     """``(median, samples)``: wall seconds of ``fn()`` over ``repeats`` calls, blocking on the
-    result, after one untimed warm-up call (so compilation is excluded)."""
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)), times
+    result, after one untimed warm-up call (so compilation is excluded): :func:`jaxreg.perf.median_seconds`."""
+    return perf.median_seconds(fn, repeats, warmup=1)
 
 
 def compiled_temp_bytes(program, *args, **static) -> int:
