@@ -4,7 +4,7 @@ SGDN-HD, Adam, Adam-HD, the six methods of a seed as one vmapped program, mean Â
     python -m experiments.baydin_hd --out results     # 5 seeds, full MNIST (~2 min, 2 CPU cores)
     python -m experiments.baydin_hd --smoke --out /tmp/smoke
 
-The set-up and the library calls are :mod:`jaxreg.meta.baydin`'s; writes baydin_hd.json (the
+The set-up and the library calls are :mod:`experiments.baydin.study`'s; writes baydin_hd.json (the
 keys of the issue: ``final_valid_loss``, ``final_valid_loss_sd``, ``final_alpha``,
 ``final_alpha_sd``, ``per_epoch_valid_loss``), baydin_hd.md (the table) and baydin_hd.png.
 """
@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from jaxreg import bench
+from experiments.baydin import study as baydin
+from experiments.baydin.figures import baydin_figure
+from experiments.meta_learning.report import data_source
+from jaxreg import compile_cache
 from jaxreg.atomic import to_jsonable, write_json, write_text
-from jaxreg.meta import baydin
-from jaxreg.meta.report import data_source
-from jaxreg.plots import save_figure
-from jaxreg.plots.baydin import baydin_figure
+from jaxreg.plots.paper import save_figure
 
 KEYS = ("final_valid_loss", "final_valid_loss_sd", "final_alpha", "final_alpha_sd", "per_epoch_valid_loss")
 
@@ -65,7 +65,7 @@ def setup_text(c: BaydinConfig, data, source: str) -> str:
 
 def run(out_dir, config: BaydinConfig, data: dict, progress) -> dict:
     """Train every seed's six methods; write baydin_hd.json, .md, .png; return the common dict."""
-    bench.enable_compile_cache()
+    compile_cache.enable()
     out_dir, timings = Path(out_dir), {}
     td = baydin.baydin_data(data, config.n_train, config.n_valid)
     betas = {"sgd": config.beta_sgd, "sgdn": config.beta_sgd, "adam": config.beta_adam}

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import time
 
+from jaxreg import compile_cache
 from jaxreg.data import load_digits
 from jaxreg.progress import StepLog
 
@@ -73,6 +74,7 @@ def main(module, argv=None) -> int:
     args = ap.parse_args(argv)
     args.out = args.out or "results"
     make_out_dir(ap, args.out)
+    compile_cache.enable()  # XLA's persistent cache: later runs load the compiled programs
     t = time.perf_counter()
     config = configure(ap, module.smoke_config() if args.smoke else module.default_config(), args.set)
     data, _ = load_digits(args.data_dir, synthetic=args.synthetic)

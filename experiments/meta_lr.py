@@ -18,13 +18,19 @@ import jax
 import numpy as np
 import optax
 
-from jaxreg import bench, meta, plots
+from experiments.baydin import figures as baydin_figures
+from experiments.baydin import study as baydin
+from experiments.benchmarks import timing as bench
+from experiments.meta_learning import compare, implicit_study, learned, records, report
+from experiments.meta_learning import figures as meta_figures
+from jaxreg import compile_cache
+from jaxreg import meta, plots
 from jaxreg.atomic import to_jsonable, write_json, write_text
 from jaxreg.data import logistic_text_split, softmax_split
 from jaxreg.config import Hyper
 from jaxreg.objective import Objective
 from jaxreg.prepare import prepare_data
-from jaxreg.train import TrainConfig
+from jaxreg.config import TrainConfig
 
 Study = dataclasses.dataclass(frozen=True)
 
@@ -65,7 +71,7 @@ CostStudy = dataclasses.make_dataclass(  # cost ratios and three-way agreement a
 
 
 @Study
-class ScheduleStudy:  # the Baydin set-up (jaxreg.meta.baydin; n_train/n_valid None: all), seed's batches/init
+class ScheduleStudy:  # the Baydin set-up (experiments.baydin.study; n_train/n_valid None: all), seed's batches/init
     epochs: int
     const_grid: tuple  # (lo, hi, n) constant η
     grid2d: tuple  # ((lo, hi, n) η0, (lo, hi, n) T epochs) of η0/(1 + epoch/T)
@@ -138,7 +144,7 @@ def smoke_config() -> MetaLRConfig:
 def search(vl, c, points, starts, progress):
     """(Comparison, Timer): the grid over ``points`` against meta-optimisation from ``starts``."""
     timer = bench.Timer()
-    cmp = meta.grid_and_meta(vl, points, np.log(np.asarray(starts)), n_steps=c.n_steps, optimizer=optax.adam(c.outer_lr),
+    cmp = compare.grid_and_meta(vl, points, np.log(np.asarray(starts)), n_steps=c.n_steps, optimizer=optax.adam(c.outer_lr),
                              chunk_size=getattr(c, "chunk_size", None), runner=timer)
     progress.log(f"meta/grid loss {cmp.loss_ratio:.4f}; rejected steps per start {cmp.meta.trace.bad.sum(1).tolist()}")
     return cmp, timer
@@ -146,22 +152,22 @@ def search(vl, c, points, starts, progress):
 
 def eta_study(vl, c: EtaStudy, progress) -> tuple:
     """Loss and hypergradient over the η grid; meta-optimisation of log η from each start."""
-    points = meta.log_grid(*c.grid)[:, None]
+    points = compare.log_grid(*c.grid)[:, None]
     dl = np.asarray(meta.grid_hypergrad(vl, points, "forward").grad)[:, 0]
     cmp, timer = search(vl, c, points, np.asarray(c.starts)[:, None], progress)
-    return meta.records.eta_record(cmp, dl, c.starts, timer), cmp
+    return records.eta_record(cmp, dl, c.starts, timer), cmp
 
 
 def schedule_record(c: ScheduleStudy, data: dict, seed: int, progress) -> dict:
-    """:func:`jaxreg.meta.learned.schedule_study` on the Baydin set-up (SGD, weight decay on W and b)."""
-    td = meta.baydin.baydin_data(data, c.n_train, c.n_valid)
+    """:func:`experiments.meta_learning.learned.schedule_study` on the Baydin set-up (SGD, weight decay on W and b)."""
+    td = baydin.baydin_data(data, c.n_train, c.n_valid)
     key = jax.random.PRNGKey(seed)
-    p0 = meta.baydin.torch_linear_init(jax.random.fold_in(key, 1), td.train.X.shape[1], 10)
+    p0 = baydin.torch_linear_init(jax.random.fold_in(key, 1), td.train.X.shape[1], 10)
     tc = TrainConfig(method="minibatch", batch_size=c.batch_size, grad="autodiff")
     K = c.epochs * (td.train.X.shape[0] // c.batch_size)
-    rec = meta.learned.schedule_study(
-        meta.baydin.objective(), tc, td, p0, key, horizon=K, base=Hyper(l2=c.weight_decay),
-        const_points=meta.log_grid(*c.const_grid)[:, None], grid2d_points=meta.log_mesh(c.grid2d), hd_lr0=c.hd[0],
+    rec = learned.schedule_study(
+        baydin.objective(), tc, td, p0, key, horizon=K, base=Hyper(l2=c.weight_decay),
+        const_points=compare.log_grid(*c.const_grid)[:, None], grid2d_points=compare.log_mesh(c.grid2d), hd_lr0=c.hd[0],
         hd_beta=c.hd[1], pieces_every=c.every, start_eta=c.start, n_steps=c.n_steps, optimizer=optax.adam(c.outer_lr),
         runner=bench.Timer())
     progress.log(f"learned schedule {rec['learned_loss']:.4f} vs constant {rec['const_best_loss']:.4f}, η0/(1+t/T) "
@@ -171,8 +177,8 @@ def schedule_record(c: ScheduleStudy, data: dict, seed: int, progress) -> dict:
 
 
 def implicit_record(c: ImplicitStudy, s, progress) -> dict:
-    """:func:`jaxreg.meta.implicit_study.study` on the softmax split ``s`` (float64)."""
-    rec = meta.implicit_study.study(s, **dataclasses.asdict(c))
+    """:func:`experiments.meta_learning.implicit_study.study` on the softmax split ``s`` (float64)."""
+    rec = implicit_study.study(s, **dataclasses.asdict(c))
     progress.log(f"implicit vs unrolled (K = {c.check_horizon}): max rel err {rec['implicit_batched_max_rel_err']:.2e}; "
                  "hold-out loss: " + ", ".join(f"{k} {rec[k]['best_holdout_loss']:.4f}"
                                                for k in ("grid", "meta_one", "meta_rows") if k in rec))
@@ -182,7 +188,7 @@ def implicit_record(c: ImplicitStudy, s, progress) -> dict:
 def run(out_dir, config: MetaLRConfig, data: dict, progress) -> dict:
     """Run every study on the MNIST-style ``data`` dict; write meta_lr.json, meta_lr.md and the
     figures to ``out_dir``; return ``{"rows": [], "files", "config", "timings"}``."""
-    cache = bench.enable_compile_cache()
+    cache = compile_cache.enable()
     out_dir, timings, res, cfg = Path(out_dir), {}, {}, to_jsonable(config)
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     pool = dict(n_train_pool=min(20000, len(data["train_labels"])))
@@ -195,14 +201,14 @@ def run(out_dir, config: MetaLRConfig, data: dict, progress) -> dict:
 
     vl = val_loss(softmax, TrainConfig(method="minibatch", batch_size=sc.batch_size), s.X_train[:sc.n_train],
                   s.y_train[:sc.n_train], s.X_holdout[h], s.y_holdout[h], sc.horizon)
-    progress.log(f"data: {meta.report.data_source(data)}; softmax train {vl.data.train.X.shape}, hold-out "
+    progress.log(f"data: {report.data_source(data)}; softmax train {vl.data.train.X.shape}, hold-out "
                  f"{vl.data.holdout.X.shape}; XLA cache {cache}")
     with progress.step("softmax η grid and meta", timings):
         res["softmax"], cmp = eta_study(vl, sc, progress)
     with progress.step("cost and three-way agreement", timings):
         at = config.cost.at_fraction_of_best * res["softmax"]["grid_best_eta"]
         cost = bench.hypergrad_cost(vl, [math.log(at)], repeats=config.cost.repeats)
-        res["cost"] = meta.records.cost_record(cost, at, meta.compare_modes(vl, [math.log(at)]))
+        res["cost"] = records.cost_record(cost, at, meta.compare_modes(vl, [math.log(at)]))
     if config.binary:
         with progress.step("binary 2-vs-3 η grid and meta", timings):
             b = logistic_text_split(data, (2, 3), **pool, n_test_pool=min(2000, len(data["test_labels"])))
@@ -212,22 +218,22 @@ def run(out_dir, config: MetaLRConfig, data: dict, progress) -> dict:
     if config.horizon:
         with progress.step("horizon bias", timings):
             hc = config.horizon
-            hb = meta.horizon_bias(vl, hc.horizons, [math.log(hc.start)], n_steps=hc.n_steps,
-                                   optimizer=optax.adam(sc.outer_lr), curve_points=meta.log_grid(*sc.grid)[:, None],
-                                   coarse_points=meta.log_grid(sc.grid[0], sc.grid[1], hc.long_grid)[:, None], known=cmp)
-            res["horizon"] = meta.records.horizon_record(hb, hc.start, hc.n_steps)
+            hb = compare.horizon_bias(vl, hc.horizons, [math.log(hc.start)], n_steps=hc.n_steps,
+                                   optimizer=optax.adam(sc.outer_lr), curve_points=compare.log_grid(*sc.grid)[:, None],
+                                   coarse_points=compare.log_grid(sc.grid[0], sc.grid[1], hc.long_grid)[:, None], known=cmp)
+            res["horizon"] = records.horizon_record(hb, hc.start, hc.n_steps)
     with progress.step("SGD-HD through the trainer", timings):
         lr0, beta = (a.ravel() for a in np.meshgrid(config.hd.starts, config.hd.betas, indexing="ij"))
         c0 = time.process_time()
         hd = meta.sgd_hd_runs(softmax, vl.train_config, vl.data, lr0, beta, horizon=vl.horizon, params0=vl.params0,
                               key=vl.key)
-        res["hd"] = meta.records.online_record(hd, cpu_s=time.process_time() - c0)
+        res["hd"] = records.online_record(hd, cpu_s=time.process_time() - c0)
     with progress.step("joint (η0, T, λ) grid and meta", timings):
         tc = TrainConfig(method="minibatch", batch_size=jc.batch_size, schedule="inverse_time")
         jvl = val_loss(softmax, tc, s.X_train[:jc.n_train], s.y_train[:jc.n_train], s.X_holdout[h], s.y_holdout[h],
                        jc.epochs * (jc.n_train // jc.batch_size), hyper_names=("log_lr", "log_decay_time", "log_l2"))
-        jcmp, timer = search(jvl, jc, meta.log_mesh(jc.axes), jc.starts, progress)
-        res["joint"] = meta.records.joint_record(jcmp, jc.axes, jc.starts, timer)
+        jcmp, timer = search(jvl, jc, compare.log_mesh(jc.axes), jc.starts, progress)
+        res["joint"] = records.joint_record(jcmp, jc.axes, jc.starts, timer)
 
     if config.schedule:
         with progress.step("learned schedule vs grids and SGD-HD (Baydin set-up)", timings):
@@ -236,18 +242,18 @@ def run(out_dir, config: MetaLRConfig, data: dict, progress) -> dict:
         with progress.step("batched implicit λ hypergradients (float64)", timings):
             res["implicit"] = implicit_record(config.implicit, s, progress)
 
-    summary = dict(meta.report.headline(res), **meta.report.headline_v02(res), smoke=config.smoke, data_source=meta.report.data_source(data), dtype="float32",
-                   devices=str(jax.devices()), setup=meta.report.setup(cfg, vl.data.train.X.shape, vl.data.holdout.X.shape))
-    summary["answer"] = meta.report.answer(summary, res)
-    figures = plots.meta_figures(res)
+    summary = dict(report.headline(res), **report.headline_v02(res), smoke=config.smoke, data_source=report.data_source(data), dtype="float32",
+                   devices=str(jax.devices()), setup=report.setup(cfg, vl.data.train.X.shape, vl.data.holdout.X.shape))
+    summary["answer"] = report.answer(summary, res)
+    figures = meta_figures.meta_figures(res)
     if "schedule" in res:
-        figures["meta_lr_schedule.png"] = plots.schedule_figure(res["schedule"])
+        figures["meta_lr_schedule.png"] = baydin_figures.schedule_figure(res["schedule"])
     for name, fig in figures.items():
         plots.save_figure(fig, out_dir / name)
     summary.update(total_wall_s=time.perf_counter() - t_wall, total_cpu_s=time.process_time() - t_cpu, figures=[*figures])
     block = {k: v for k, v in cfg.items() if k not in ("n_holdout", "smoke")}  # v0.1's keys
     write_json(out_dir / "meta_lr.json", dict(summary, details=res, config=block), indent=1)
-    write_text(out_dir / "meta_lr.md", meta.report.markdown(summary, res))
+    write_text(out_dir / "meta_lr.md", report.markdown(summary, res))
     progress.log(f"wrote meta_lr.json, meta_lr.md and {len(figures)} figures to {out_dir}")
     return {"rows": [], "files": ["meta_lr.json", "meta_lr.md", *figures], "config": cfg, "timings": timings}
 

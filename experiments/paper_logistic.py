@@ -1,5 +1,5 @@
 """Paper §2 (seed 003): logistic regression, 2 vs 3 and 2 vs 8 — Figures 1-10. A config
-(:class:`LogisticConfig`) in, ``jaxreg.train``/``sweep`` calls, figures and table rows out."""
+(:class:`LogisticConfig`) in, ``jaxreg.trainer``/``sweep`` calls, figures and table rows out."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,12 +9,14 @@ import jax
 import numpy as np
 
 from experiments import common
-from jaxreg import Batch, Objective, plots, report, tree
+from experiments.reproduction import figures, report
+from jaxreg import Batch, Objective, plots, tree
 from jaxreg.atomic import to_jsonable
 from jaxreg.data import logistic_code_split, logistic_text_split
 from jaxreg.prepare import prepare_split
-from jaxreg.sweep import sweep
-from jaxreg.train import Hyper, TrainConfig, train
+from jaxreg.sweeps import sweep
+from jaxreg.config import Hyper, TrainConfig
+from jaxreg.trainer import train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +100,7 @@ def run(out_dir, config: LogisticConfig, data: dict, progress) -> dict:
         sweep_rows += [dict(pair=name, **rec, w_l1=float(np.abs(w).sum()), w_l2=float(np.sqrt((w ** 2).sum())))
                        for rec, w in zip(sw.records(columns), sw.flat.params["W"])]
     with progress.step("logistic: figures", timings):
-        files = plots.save_figures(out_dir, plots.logistic_figures(
+        files = plots.save_figures(out_dir, figures.logistic_figures(
             res, learning_rate=cfg.learning_rate, n_iterations=cfg.n_iterations, minibatch_parts=cfg.minibatch_parts,
             lambdas=cfg.lambdas, large_lambdas=cfg.large_lambdas, figure_pair=cfg.figure_pair))
     rows = _table_rows(cfg, res)

@@ -1,5 +1,5 @@
 """Paper §3 (seed 003): 10-way softmax regression — its results table, Figures 11 and 12. A config
-(:class:`SoftmaxConfig`) in, ``jaxreg.sweep``/``train``/``engine`` calls, figures and table rows out."""
+(:class:`SoftmaxConfig`) in, ``jaxreg.sweeps``/``train``/``engine`` calls, figures and table rows out."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,13 +8,16 @@ import sys
 import jax
 
 from experiments import common
-from jaxreg import Objective, plots, report, tree
+from experiments.reproduction import figures, report
+from jaxreg import Objective, plots, tree
 from jaxreg.atomic import to_jsonable
 from jaxreg.data import softmax_split
 from jaxreg.engine import stack_hypers, train_models
 from jaxreg.prepare import prepare_split
-from jaxreg.sweep import hyper_of, sweep
-from jaxreg.train import Hyper, TrainConfig, train
+from jaxreg.sweep_grid import hyper_of
+from jaxreg.sweeps import sweep
+from jaxreg.config import Hyper, TrainConfig
+from jaxreg.trainer import train
 
 # (set, penalty, λ) -> (hold-out %, test %), seed 003 §3.3 (a).
 PAPER = {(0, "l2", 1e-4): (90.1, 93.55), (0, "l1", 1e-4): (89.45, 92.95),
@@ -106,7 +109,7 @@ def run(out_dir, config: SoftmaxConfig, data: dict, progress) -> dict:
                                        stack_hypers(len(inits), hyper._replace(l2=cfg.final_lambda)), keys=key,
                                        params0=tree.stack(inits)).result
     with progress.step("softmax: figures", timings):
-        files = plots.save_figures(out_dir, plots.softmax_figures(
+        files = plots.save_figures(out_dir, figures.softmax_figures(
             final, split, inits=cfg.inits, final_lambda=cfg.final_lambda, eta0=cfg.eta0, decay_time=cfg.decay_time))
     return {"rows": _table_rows(cfg, tuning_rows, tuned, final, split.sizes), "tuning_rows": tuning_rows,
             "config": to_jsonable(cfg), "timings": timings, "files": files, "sizes": {"softmax": split.sizes}}

@@ -21,7 +21,8 @@ import time
 import traceback
 
 from experiments import baydin_hd, common, meta_lr, paper_logistic, paper_softmax, seed_extras
-from jaxreg import report
+from experiments.reproduction import report
+from jaxreg import compile_cache
 from jaxreg.atomic import write_json, write_text
 from jaxreg.data import load_digits
 from jaxreg.progress import StepLog
@@ -60,6 +61,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    compile_cache.enable()  # XLA's persistent cache: later runs load the compiled programs
     out_dir = args.out
     progress = StepLog(enabled=not args.no_progress)
     t0 = time.perf_counter()

@@ -11,15 +11,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import common
+from experiments.reproduction import figures
+from experiments.reproduction.students import exam_students
 from jaxreg import Batch, Objective, plots, tree
 from jaxreg.atomic import to_jsonable
-from jaxreg.data import logistic_text_split, project, random_projection, seed000_students, softmax_split
+from jaxreg.data import logistic_text_split, project, random_projection, softmax_split
 from jaxreg.engine import stack_hypers, train_models
 from jaxreg.grads import score_residual
 from jaxreg.losses import PER_EXAMPLE_LOSSES
 from jaxreg.prepare import prepare_split
 from jaxreg.solvers import solve_l2_path
-from jaxreg.train import Hyper, TrainConfig, prepare_data, train
+from jaxreg.config import Hyper, TrainConfig
+from jaxreg.prepare import prepare_data
+from jaxreg.trainer import train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +77,7 @@ def run(out_dir, config: ExtrasConfig, data: dict, progress) -> dict:
 
 def _students(cfg, key, figs):
     obj = Objective("logistic", fit_intercept=True)
-    students = seed000_students()
+    students = exam_students()
     hours, passed, printed = students["hours"], students["passed"], students["printed_probs"]
     X = hours[:, None].astype(np.float32)
     y = passed.astype(np.float32)
@@ -140,7 +144,7 @@ def _attenuation(cfg, key, data, figs):
             p = jax.nn.sigmoid(td.train.X @ p0["W"][1])
             sat = float(jnp.mean(p * (1 - p) < 0.01))
             x_axis = res.history.epoch[0]
-    figs["fig14_seed004_attenuation.png"] = plots.attenuation_figure(s, series, curves, x_axis, cfg.mse_lr)
+    figs["fig14_seed004_attenuation.png"] = figures.attenuation_figure(s, series, curves, x_axis, cfg.mse_lr)
     rows.append(dict(experiment="seed 004 attenuation", paper=None, jaxreg=100 * sat,
                      metric="2v3 training images with ŷ(1−ŷ) < 0.01 at the N(0,1) start (%)",
                      config=dict(init="N(0,1) from the seed key")))

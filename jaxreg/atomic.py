@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+__all__ = ["owner_tag", "atomic_open", "is_stale", "clean_stale", "to_jsonable", "write_text", "write_json"]
+
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:40] or "host"
 _TAG = re.compile(r"(?:^|\.)(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)-[A-Za-z0-9_]+(?:\.partial)?$")
 

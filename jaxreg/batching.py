@@ -1,7 +1,7 @@
 """How mini-batch and SGD epochs draw their rows: the epoch's shuffle, the weighted row order
 (positive-weight rows first, e.g. a cross-validation fold's own training rows), the unbiased
 weighted batch gradient and the number of rows an epoch covers (``TrainConfig.epoch_rows``).
-Used by :mod:`jaxreg.train`; re-exported there."""
+Used by :mod:`jaxreg.trainer`; re-exported there."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,6 +13,8 @@ import numpy as np
 from jaxreg import losses
 from jaxreg.config import TrainConfig, TrainData
 from jaxreg.objective import Batch, Objective
+
+__all__ = ["epoch_permutation", "epoch_order", "weighted_batch_fn", "epoch_rows_for"]
 
 
 def epoch_permutation(key, epoch, n: int):

@@ -34,6 +34,9 @@ import jax
 import numpy as np
 
 from jaxreg.atomic import atomic_open, clean_stale, write_json
+from jaxreg.multihost import combined_digest
+
+__all__ = ["FORMAT", "fingerprint", "fingerprints", "software", "ChunkStore"]
 
 FORMAT = 1
 
@@ -119,7 +122,6 @@ def fingerprint(obj: Any) -> str:
 def fingerprints(data, **inputs) -> dict:
     """What a grid's chunks are keyed by: ``{name: fingerprint(value)}`` for each input, the
     data's (combined over the processes when each holds its own rows) and the software's."""
-    from jaxreg.distributed import combined_digest
 
     return {**{k: fingerprint(v) for k, v in inputs.items()}, "data": combined_digest(fingerprint(data)),
             "software": fingerprint(software())}

@@ -12,14 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
+import numpy
+import optax
+
+import jaxreg
+
+__all__ = ["main"]
+
 
 def _info(_args) -> int:
-    import jax
-    import numpy
-    import optax
-
-    import jaxreg
-
     print(f"jaxreg {jaxreg.__version__}  jax {jax.__version__}  optax {optax.__version__}  numpy {numpy.__version__}")
     print(f"devices: {jax.devices()}")
     return 0

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import jax
 
-from jaxreg.data.files import cache_dir
+from jaxreg.paths import cache_dir
+
+__all__ = ["ENV", "MIN_COMPILE_SECONDS", "default_directory", "enable", "disable", "directory"]
 
 ENV = "JAXREG_XLA_CACHE"
 MIN_COMPILE_SECONDS = 0.2

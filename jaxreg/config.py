@@ -16,6 +16,8 @@ import jax
 from jaxreg import optim, remat, stopping, validation
 from jaxreg.objective import Batch, Penalty
 
+__all__ = ["METHODS", "EARLY_STOPPING", "Hyper", "TrainData", "TrainConfig", "extra_names", "as_hyper_arrays"]
+
 METHODS = ("full_batch", "minibatch", "sgd")
 EARLY_STOPPING = (None,) + stopping.NAMED
 
@@ -73,18 +75,19 @@ class TrainConfig:
     schedule: ``"constant"``, ``"inverse_time"`` (η0/(1 + epoch/T), per epoch as in the paper) or a
       factory ``(hyper, steps_per_epoch) -> (count -> η)``.
     early_stopping: ``None``, a :class:`~jaxreg.stopping.StopRule`, or a name:
-      ``"logistic_paper"`` (stop when hold-out accuracy drops, return the weights from two
-      evaluations earlier; seed 003 §6.1, from the 4th evaluation on); ``"softmax_paper"``
+      ``"first_accuracy_drop"`` (stop when hold-out accuracy drops, return the weights from two
+      evaluations earlier; Zhu and Guo §6.1, from the 4th evaluation on); ``"accuracy_patience"``
       (stop after ``patience`` consecutive evaluations below the last non-decreasing hold-out
-      accuracy, return the best-hold-out-accuracy weights; seed 003 §3.2); ``"patience"`` (stop
+      accuracy, return the best-hold-out-accuracy weights; Zhu and Guo §3.2); the older names
+      ``"logistic_paper"`` and ``"softmax_paper"`` select the same two rules; ``"patience"`` (stop
       when the hold-out loss has not improved by ``min_delta`` for ``patience`` evaluations;
       return the best-hold-out-loss weights).
-    stop_tol: seed 000's SGD stopping rule (:func:`jaxreg.stopping.param_change`): every
+    stop_tol: the lecture notes' SGD stopping rule (:func:`jaxreg.stopping.param_change`): every
       ``check_every`` updates, stop when ‖θ − θ_{check_every updates ago}‖ < stop_tol.
     max_steps: freeze after this many updates (the horizon K of :mod:`jaxreg.meta`).
     record_history: evaluate metrics at each record (False skips the extra forward passes).
     grad: ``"closed_form"`` (the derived gradients of grads.py) or ``"autodiff"`` (jax.grad).
-    diverge_ratio: R of the exploding-loss rule (:mod:`jaxreg.train`): with ``record_history``,
+    diverge_ratio: R of the exploding-loss rule (:mod:`jaxreg.trainer`): with ``record_history``,
       a model whose mean training loss at an evaluation is not finite or exceeds
       ``R · max(L(θ₀), 1e-6)`` is flagged ``diverged`` and frozen; None turns the rule off (a
       non-finite parameter is always flagged).
@@ -102,16 +105,16 @@ class TrainConfig:
     epoch_rows: with per-example weights (``Batch.weight``), mini-batch and SGD epochs draw
       their batches from the positive-weight rows only (a fold's own training rows) and run
       ``epoch_rows // batch_size`` updates; None: ``n // batch_size`` over all n rows. Set from
-      the data by :func:`jaxreg.train.train`, :func:`jaxreg.sweep.sweep` (the smallest training
+      the data by :func:`jaxreg.trainer.train`, :func:`jaxreg.sweeps.sweep` (the smallest training
       fold) and :mod:`jaxreg.cv`; unweighted training ignores it.
     """
 
     method: str = "full_batch"
     n_epochs: int = 100
     batch_size: Optional[int] = None
-    optimizer: Union[str, Callable] = "sgd"
+    optimizer: Union[str, optim.OptimizerFactory] = "sgd"
     momentum: float = 0.9
-    schedule: Union[str, Callable] = "constant"
+    schedule: Union[str, optim.ScheduleFactory] = "constant"
     eval_every: int = 1
     early_stopping: Union[None, str, stopping.StopRule] = None
     patience: int = 5

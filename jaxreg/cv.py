@@ -8,7 +8,7 @@ selection ("best" or glmnet's one-standard-error rule) and refit.
     cvr.to_records()                                 # one row per grid point: axes, mean, se
 
 The folds are 0/1 weight masks over the same arrays (:mod:`jaxreg.folds`), so folds × the grid
-are members of one ``jit(vmap(trainer))`` (:func:`jaxreg.sweep.sweep` with ``folds=``).
+are members of one ``jit(vmap(trainer))`` (:func:`jaxreg.sweeps.sweep` with ``folds=``).
 
 Summaries over the K folds of a grid point: the mean m = Σ_k s_k / K and the standard error
 SE = sd(s_1..s_K) / √K (sd with K − 1; as glmnet's ``cvsd`` for equal fold weights and
@@ -31,7 +31,10 @@ from jaxreg import tidy
 from jaxreg.config import TrainConfig, TrainData
 from jaxreg.engine import METRICS
 from jaxreg.objective import Objective
-from jaxreg.sweep import FOLD, SweepResult, sweep
+from jaxreg.sweep_grid import FOLD
+from jaxreg.sweeps import sweep, SweepResult
+
+__all__ = ["RULES", "REGULARISATION_AXES", "summarise", "select", "Selection", "CVResult", "cross_validate"]
 
 RULES = ("best", "1se")
 REGULARISATION_AXES = ("lam", "l2", "l1")
@@ -87,7 +90,7 @@ class Selection(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class CVResult:
-    """Cross-validated sweep. sweep: the :class:`~jaxreg.sweep.SweepResult` with a trailing
+    """Cross-validated sweep. sweep: the :class:`~jaxreg.sweeps.SweepResult` with a trailing
     ``fold`` axis (per-fold models and metrics); refit: the refitted selection's one-point
     SweepResult on all the data (``refit=True``), else None; selection: what was refitted."""
 
@@ -163,7 +166,7 @@ class CVResult:
 def cross_validate(objective: Objective, data: TrainData, config: TrainConfig, grid, folds=5, *,
                    fold_key=None, metric: str = "holdout_acc", rule: str = "best", along: Optional[str] = None,
                    refit: bool = False, **sweep_kwargs: Any) -> CVResult:
-    """K-fold cross-validation of ``grid`` (:func:`jaxreg.sweep.sweep` with ``folds``; every
+    """K-fold cross-validation of ``grid`` (:func:`jaxreg.sweeps.sweep` with ``folds``; every
     fold × grid point in one compiled program per batch size). ``data.holdout`` must be None;
     ``data.test`` is evaluated by every model. ``refit=True``: the point chosen by ``metric`` and
     ``rule`` (:meth:`CVResult.select`) retrained on all of ``data.train`` with the same key,

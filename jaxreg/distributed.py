@@ -30,13 +30,18 @@ of process ``j``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from typing import NamedTuple, Optional
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxreg.multihost import allgather, combined_digest, to_host
+from jaxreg.prepare import check_data, prepare_data
+
+__all__ = ["ENV_COORDINATOR", "ENV_NUM_PROCESSES", "ENV_PROCESS_ID", "ENV_CPU_DEVICES", "CLUSTER_ENV",
+           "ProcessInfo", "initialize", "data_mesh", "data_mesh_of", "model_mesh", "put", "process_local_data"]
 
 ENV_COORDINATOR = "JAXREG_COORDINATOR_ADDRESS"
 ENV_NUM_PROCESSES = "JAXREG_NUM_PROCESSES"
@@ -134,37 +139,10 @@ def model_mesh(data, devices) -> Mesh:
     return mesh
 
 
-def allgather(x) -> np.ndarray:
-    """``(process_count, ...)``: every process's ``x`` (same shape everywhere), on every process."""
-    x = np.asarray(x)
-    if jax.process_count() == 1:
-        return x[None]
-    from jax.experimental import multihost_utils
-
-    return np.asarray(multihost_utils.process_allgather(x))
-
-
-def combined_digest(hexdigest: str) -> str:
-    """One digest from every process's ``hexdigest`` (process order): the fingerprint of data
-    that each process holds a part of."""
-    if jax.process_count() == 1:
-        return hexdigest
-    raw = allgather(np.frombuffer(bytes.fromhex(hexdigest), np.uint8))
-    return hashlib.sha256(raw.tobytes()).hexdigest()
-
-
 def put(x, sharding):
     """A global array with ``sharding`` from the host array ``x`` (identical on every process)."""
     x = np.asarray(x)
     return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
-
-
-def to_host(x):
-    """A NumPy copy of the global array ``x`` on every process."""
-    if x.is_fully_addressable:
-        return np.asarray(x)
-    from jax.experimental import multihost_utils
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
 def process_local_data(objective, config, X_train, y_train, X_holdout=None, y_holdout=None,
@@ -174,11 +152,9 @@ def process_local_data(objective, config, X_train, y_train, X_holdout=None, y_ho
 
     Each process passes its own ``n_local`` rows (the same count on every process, per set) and
     the same sets (train; hold-out and test optional). The local rows are checked as
-    :func:`jaxreg.train.prepare_data` checks them (ValueError naming the argument); the batch
+    :func:`jaxreg.trainer.prepare_data` checks them (ValueError naming the argument); the batch
     size and the hold-out set needed by ``config`` are checked against the global data.
     """
-    from jaxreg.prepare import check_data, prepare_data
-
     mesh = data_mesh() if mesh is None else mesh
     if tuple(mesh.axis_names) != ("grid", "data"):
         raise ValueError(f"mesh must have the axes ('grid', 'data') (see data_mesh), got {mesh.axis_names}")

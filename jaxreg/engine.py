@@ -13,7 +13,7 @@ vmapped program unbatched (``in_axes=None``), so e.g. a shared key draws one shu
 
 Initial weights: ``params0`` (shared, or one per model), else N(0, init_scale²) drawn from
 ``fold_in(key, 1)`` of each model's key inside the program (zeros when the scale is 0), as
-:func:`jaxreg.train.train` does. So member ``g`` equals ``train(..., key=keys[g])``.
+:func:`jaxreg.trainer.train` does. So member ``g`` equals ``train(..., key=keys[g])``.
 
 Chunks: ``chunk_size`` models per call (default ``memory_budget // model_bytes``), a multiple of
 the device count; the last chunk is padded by repeating its last model, so one program serves
@@ -43,19 +43,22 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxreg import checkpoint, distributed, validation
-from jaxreg.distributed import model_mesh, put, to_host  # noqa: F401 (model_mesh re-exported)
+from jaxreg.distributed import model_mesh, put
+from jaxreg.multihost import to_host
 from jaxreg.layout import check_layout, model_bytes, opt_state_copies, plan_chunks  # noqa: F401 (re-exported)
 from jaxreg.config import Hyper, TrainConfig, TrainData
 from jaxreg.objective import Objective
 from jaxreg.prepare import SETS, as_key, check_data, check_params
 from jaxreg.progress import ProgressBar
-from jaxreg.train import TrainResult, evaluate, make_trainer
+from jaxreg.trainer import TrainResult, evaluate, make_trainer
+
+__all__ = ["METRICS", "EngineResult", "train_models", "stack_hypers"]
 
 METRICS = tuple(f"{s}_{m}" for s in SETS for m in ("loss", "acc"))
 
 
 class EngineResult(NamedTuple):
-    """result: a :class:`~jaxreg.train.TrainResult` whose leaves have a leading ``(G,)`` axis
+    """result: a :class:`~jaxreg.trainer.TrainResult` whose leaves have a leading ``(G,)`` axis
     (NumPy, input order); final: ``{"train_loss", ..., "test_acc"}`` -> ``(G,)``, the mean data
     loss and accuracy of each model's selected weights (NaN for a set not given); chunk_size,
     n_chunks: how the models were run; n_loaded: chunks read from ``checkpoint_dir``."""
@@ -131,7 +134,7 @@ def train_models(objective: Objective, config: TrainConfig, data: TrainData, hyp
     """Train G models in one compiled program (module docstring); returns an :class:`EngineResult`.
 
     hypers: a :class:`Hyper` whose every leaf has a leading ``(G,)`` axis (already validated,
-      e.g. by :func:`jaxreg.sweep.sweep`). keys: one key or int seed (shared) or ``(G,)``
+      e.g. by :func:`jaxreg.sweeps.sweep`). keys: one key or int seed (shared) or ``(G,)``
       stacked keys. params0: shared params, or params with a leading ``(G,)`` axis, or None.
     init_scale: a float, or ``(G,)`` scales (an ``init_scale`` grid axis).
     model_data, merge_data: per-model pytree (leading ``(G,)`` axis) and a static

@@ -31,6 +31,8 @@ from jax import export
 from jaxreg import compile_cache
 from jaxreg.atomic import atomic_open
 
+__all__ = ["SUBDIR", "source_hash", "program_key", "cached_program"]
+
 SUBDIR = "jaxreg-exported"
 
 

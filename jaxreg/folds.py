@@ -24,13 +24,14 @@ import numpy as np
 
 from jaxreg.config import TrainData
 from jaxreg.objective import Batch
+from jaxreg.prepare import as_key
+
+__all__ = ["kfold", "check_folds", "train_masks", "smallest_training_rows", "merge_fold"]
 
 
 def kfold(n_samples: int, n_folds: int = 5, *, key=None, y=None, shuffle: bool = True) -> np.ndarray:
     """(n_samples,) int32 fold ids in [0, n_folds): rows shuffled by ``key`` (default
     ``PRNGKey(0)``; ``shuffle=False`` keeps the row order), stratified by ``y`` when given."""
-    from jaxreg.prepare import as_key
-
     n_samples, n_folds = int(n_samples), _check_k(n_folds, int(n_samples))
     order = (np.asarray(jax.random.permutation(as_key(key, "fold_key"), n_samples)) if shuffle
              else np.arange(n_samples))

@@ -9,7 +9,7 @@ With per-example weights w (``Batch.weight``): r_n ← w_n r_n and n ← Σ_n w_
 
 with r written once per loss in its record (:mod:`jaxreg.losses`): 2(s − y) for squared [001],
 σ(s) − y for logistic [000, 001, 003 eq. (5)], (σ(s) − y)σ(s)(1 − σ(s)) for logistic_mse (the
-attenuation of seed 004), softmax(s) − onehot(y) for softmax (so ∇_W = Xᵀ(P − Y); [001, 003
+attenuation of the MSE-logistic lecture), softmax(s) − onehot(y) for softmax (so ∇_W = Xᵀ(P − Y); [001, 003
 eq. (15), 004]) and the indicator form r_j = 1[m_j > 0] (j ≠ y), r_y = −Σ_{j≠y} 1[m_j > 0] for the
 hinge [002],
 
@@ -24,16 +24,20 @@ from jax.flatten_util import ravel_pytree
 
 from jaxreg import losses
 
+__all__ = ["score_residual", "transpose_times", "objective_grad", "relative_error", "finite_difference_grad",
+           "check_grad"]
 
-def score_residual(loss: str, scores, y):
-    """r = ∂ℓ/∂s for each example: (n,) or (n, C), closed form (the loss record's ``residual``)."""
-    return losses.get_loss(loss).residual(scores, y)
+
+def score_residual(loss, scores, y):
+    """r = ∂ℓ/∂s for each example: (n,) or (n, C), closed form (the loss record's ``residual``);
+    ``loss`` a name or a :class:`~jaxreg.losses.Loss` record."""
+    return losses.residual_of(losses.get_loss(loss), scores, y)
 
 
 def transpose_times(X, r):
     """Xᵀ r for X (n, d) and r (n,) or (n, C), written as (rᵀ X)ᵀ: the same sum, but XLA:CPU
     runs ``X.T @ r`` for a vector r as a strided pass over X, 10-25x slower than ``r @ X``
-    (measured with ``experiments/bench_peers.py``'s harness; equal for a matrix r in float32,
+    (measured with ``experiments/benchmarks/bench_peers.py``'s harness; equal for a matrix r in float32,
     faster in float64 under vmap)."""
     return r @ X if r.ndim == 1 else (r.T @ X).T
 
@@ -41,7 +45,7 @@ def transpose_times(X, r):
 def objective_grad(objective, params, pen, batch):
     """Closed-form ∇J for ``objective`` (an :class:`~jaxreg.objective.Objective`); a params pytree."""
     X, y, w = batch
-    r = score_residual(objective.loss, objective.scores(params, X), y)
+    r = losses.residual_of(objective.record, objective.scores(params, X), y)
     if w is None:
         scale = 1.0 / X.shape[0] if objective.reduction == losses.MEAN else 1.0
     else:  # weighted: r_n ← w_n r_n, divided by Σ w (mean) or not (sum)
@@ -57,7 +61,7 @@ def objective_grad(objective, params, pen, batch):
 
 
 def relative_error(a, b) -> float:
-    """‖a − b‖ / ‖a + b‖ over whole pytrees (seed 002's check); 0 when both are zero."""
+    """‖a − b‖ / ‖a + b‖ over whole pytrees (the notebook's check); 0 when both are zero."""
     va, _ = ravel_pytree(a)
     vb, _ = ravel_pytree(b)
     va, vb = np.asarray(va, np.float64), np.asarray(vb, np.float64)

@@ -26,6 +26,8 @@ from typing import Optional, Sequence
 
 from jaxreg import distributed
 
+__all__ = ["free_port", "launch", "main"]
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on now (the OS picks it)."""

@@ -1,6 +1,6 @@
 """How a grid of models is laid out: the memory one vmapped model needs (an estimate from
 shapes, nothing computed), the devices checked, and the models per compiled chunk. Used by
-:mod:`jaxreg.engine` and :mod:`jaxreg.sweep` (re-exported by the engine)."""
+:mod:`jaxreg.engine` and :mod:`jaxreg.sweeps` (re-exported by the engine)."""
 from __future__ import annotations
 
 import math
@@ -12,6 +12,8 @@ import numpy as np
 from jaxreg import optim, validation
 from jaxreg.config import TrainConfig, TrainData
 from jaxreg.objective import Objective
+
+__all__ = ["opt_state_copies", "model_bytes", "check_layout", "plan_chunks"]
 
 
 def opt_state_copies(objective: Objective, config: TrainConfig, n_features: int, extra=()) -> float:

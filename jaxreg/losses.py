@@ -30,6 +30,12 @@ from typing import Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
+__all__ = ["MEAN", "SUM", "REDUCTIONS", "TARGET_KINDS", "squared_loss", "logistic_loss", "logistic_mse_loss",
+           "softmax_cross_entropy", "hinge_margins", "multiclass_hinge_loss", "squared_residual",
+           "logistic_residual", "logistic_mse_residual", "softmax_residual", "hinge_residual", "Loss",
+           "LOSSES", "LOSS_NAMES", "PER_EXAMPLE_LOSSES", "get_loss", "check_loss", "require_fields",
+           "residual_of", "reduce_losses", "l2_penalty", "l1_penalty"]
+
 MEAN, SUM = "mean", "sum"
 REDUCTIONS = (MEAN, SUM)
 TARGET_KINDS = ("real", "binary", "class")
@@ -79,7 +85,7 @@ def logistic_residual(scores, y):
 
 
 def logistic_mse_residual(scores, y):
-    """The attenuated gradient of seed 004: the factor σ(1 − σ) vanishes where σ saturates."""
+    """The attenuated gradient of the MSE-logistic lecture: the factor σ(1 − σ) vanishes where σ saturates."""
     p = jax.nn.sigmoid(scores)
     return (p - y) * p * (1.0 - p)
 
@@ -116,7 +122,8 @@ class Loss(NamedTuple):
     """Everything jaxreg knows about one loss.
 
     value: ``(scores, y) -> (n,)`` per-example losses; residual: ``(scores, y) -> ∂ℓ/∂s`` in
-    closed form (same shape as scores); link: ``scores -> `` probabilities (σ or softmax) or the
+    closed form (same shape as scores; None: ``jax.grad`` of Σ value with respect to the scores);
+    link: ``scores -> `` probabilities (σ or softmax) or the
     regression value; target: ``"real"`` | ``"binary"`` | ``"class"``; smooth: ℓ is twice
     differentiable (L-BFGS and FISTA apply); curvature: an upper bound c on ℓ''(s) (None: not
     smooth); curvature_at: ``scores -> `` the diagonal of ∂²ℓ/∂s² at the scores (σ(1 − σ),
@@ -125,7 +132,7 @@ class Loss(NamedTuple):
 
     name: str
     value: Callable
-    residual: Callable
+    residual: Optional[Callable]
     link: Callable
     target: str
     smooth: bool
@@ -152,11 +159,56 @@ LOSS_NAMES = tuple(LOSSES)
 PER_EXAMPLE_LOSSES = {name: rec.value for name, rec in LOSSES.items()}
 
 
-def get_loss(name: str) -> Loss:
-    """The :class:`Loss` record of ``name`` (ValueError naming ``loss`` if unknown)."""
+def get_loss(name) -> Loss:
+    """The :class:`Loss` record of ``name`` (ValueError naming ``loss`` if unknown); a
+    :class:`Loss` record is checked (:func:`check_loss`) and returned as it is."""
+    if isinstance(name, Loss):
+        return check_loss(name)
     if name not in LOSSES:
         raise ValueError(f"loss must be one of {LOSS_NAMES}, got {name!r}")
     return LOSSES[name]
+
+
+def check_loss(record: Loss) -> Loss:
+    """``record`` if its fields have the types :class:`Loss` documents (ValueError naming the field)."""
+    if not isinstance(record, Loss):
+        raise ValueError(f"loss must be a loss name {LOSS_NAMES} or a Loss record, got {type(record).__name__}")
+    if not isinstance(record.name, str) or not record.name:
+        raise ValueError(f"loss.name must be a non-empty string, got {record.name!r}")
+    for field in ("value", "link"):
+        if not callable(getattr(record, field)):
+            raise ValueError(f"loss.{field} must be callable (scores, y) -> per-example values, got "
+                             f"{getattr(record, field)!r}")
+    for field in ("residual", "curvature_at"):
+        if getattr(record, field) is not None and not callable(getattr(record, field)):
+            raise ValueError(f"loss.{field} must be callable or None, got {getattr(record, field)!r}")
+    if record.target not in TARGET_KINDS:
+        raise ValueError(f"loss.target must be one of {TARGET_KINDS}, got {record.target!r}")
+    if not isinstance(record.smooth, bool):
+        raise ValueError(f"loss.smooth must be a bool, got {record.smooth!r}")
+    if record.curvature is not None and not (isinstance(record.curvature, (int, float)) and record.curvature > 0):
+        raise ValueError(f"loss.curvature must be a number > 0 (an upper bound on ℓ''(s)) or None, "
+                         f"got {record.curvature!r}")
+    return record
+
+
+def require_fields(record: Loss, fields, who: str) -> None:
+    """Refuse ``record`` unless it is smooth and its ``fields`` are set (not None): what a solver
+    ``who`` needs from a loss (ValueError naming the loss, the solver and the missing fields)."""
+    missing = [f for f in fields if getattr(record, f) is None]
+    if not record.smooth:
+        missing = ["smooth=True"] + missing
+    if missing:
+        raise ValueError(f"{who} needs a loss with {', '.join(missing)}; loss {record.name!r} lacks "
+                         f"{'it' if len(missing) == 1 else 'them'}")
+
+
+def residual_of(record: Loss, scores, y):
+    """r = ∂ℓ/∂s per example: the record's closed form, else ``jax.grad`` of Σ ℓ (examples are
+    independent, so the gradient of the sum is the per-example derivative); the shape of scores."""
+    if record.residual is not None:
+        return record.residual(scores, y)
+    return jax.grad(lambda s: jnp.sum(record.value(s, y)))(scores)
 
 
 def reduce_losses(per_example, reduction, weight=None):

@@ -8,9 +8,9 @@ with ``reduce`` the mean (default) or the sum of the per-example losses (with pe
 weights w_n, :class:`Batch`: Σ w_n ℓ_n / Σ w_n or Σ w_n ℓ_n), and the bias ``b`` unpenalised
 unless ``penalize_intercept=True``.
 
-* The paper (seed 003) writes the L2 term as ``λ ‖w‖²`` but its code uses the gradient ``λ w``,
+* Zhu and Guo's MNIST paper writes the L2 term as ``λ ‖w‖²`` but its code uses the gradient ``λ w``,
   which is this convention: ``λ₂ = λ`` of the paper's code (``= 2 λ`` of its text).
-* The notebook (seed 002) writes ``0.5 * reg * ‖W‖²``: ``λ₂ = reg`` with ``reduction="mean"``.
+* The softmax/hinge notebook writes ``0.5 * reg * ‖W‖²``: ``λ₂ = reg`` with ``reduction="mean"``.
 * scikit-learn's ``LogisticRegression`` minimises ``C Σ_n ℓ_n + ½‖w‖²`` (L2) or
   ``C Σ_n ℓ_n + ‖w‖₁`` (L1). Dividing by ``C n``: with ``reduction="mean"``,
   ``λ = 1 / (C n)``, i.e. ``C = 1 / (n λ)``, for both penalties (see :func:`lambda_to_sklearn_C`);
@@ -32,6 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxreg import losses
+from jaxreg.grads import objective_grad
+
+__all__ = ["LOSS_NAMES", "Batch", "Penalty", "penalty", "elastic_net", "lambda_to_sklearn_C",
+           "sklearn_C_to_lambda", "Objective"]
 
 LOSS_NAMES = losses.LOSS_NAMES
 
@@ -98,7 +102,8 @@ class Objective:
 
     Args:
       loss: one of ``"squared"`` (linear regression), ``"logistic"``, ``"logistic_mse"``,
-        ``"softmax"``, ``"hinge"``.
+        ``"softmax"``, ``"hinge"``, or a :class:`~jaxreg.losses.Loss` record of your own (its
+        ``target`` says whether the model is a regressor, a binary or a multiclass classifier).
       n_classes: number of classes C for ``"softmax"``/``"hinge"``; 1 otherwise.
       reduction: ``"mean"`` or ``"sum"`` of the per-example losses.
       fit_intercept: whether ``params`` holds a bias ``"b"``. Use ``False`` when X already has a
@@ -106,29 +111,35 @@ class Objective:
       penalize_intercept: include ``b`` in the penalty (glmnet and scikit-learn do not).
     """
 
-    loss: str
+    loss: "str | losses.Loss"
     n_classes: int = 1
     reduction: str = losses.MEAN
     fit_intercept: bool = True
     penalize_intercept: bool = False
 
     def __post_init__(self):
-        if self.loss not in LOSS_NAMES:
-            raise ValueError(f"loss must be one of {LOSS_NAMES}, got {self.loss!r}")
+        if not isinstance(self.loss, losses.Loss) and self.loss not in LOSS_NAMES:
+            raise ValueError(f"loss must be one of {LOSS_NAMES} or a Loss record, got {self.loss!r}")
+        losses.get_loss(self.loss)  # a Loss record: its fields checked
         if self.reduction not in losses.REDUCTIONS:
             raise ValueError(f"reduction must be one of {losses.REDUCTIONS}, got {self.reduction!r}")
         if isinstance(self.n_classes, Integral) and not isinstance(self.n_classes, (bool, np.bool_)):
             object.__setattr__(self, "n_classes", int(self.n_classes))  # e.g. np.int64 from y.max() + 1
         if self.is_multiclass:
             if type(self.n_classes) is not int or self.n_classes < 2:
-                raise ValueError(f"n_classes must be an int >= 2 for loss={self.loss!r}, got {self.n_classes!r}")
+                raise ValueError(f"n_classes must be an int >= 2 for loss={self.loss_name!r}, got {self.n_classes!r}")
         elif self.n_classes != 1:
-            raise ValueError(f"n_classes must be 1 for loss={self.loss!r}, got {self.n_classes!r}")
+            raise ValueError(f"n_classes must be 1 for loss={self.loss_name!r}, got {self.n_classes!r}")
 
     @property
     def record(self) -> losses.Loss:
         """The loss's :class:`~jaxreg.losses.Loss` record (value, residual, link, target kind...)."""
-        return losses.LOSSES[self.loss]
+        return self.loss if isinstance(self.loss, losses.Loss) else losses.LOSSES[self.loss]
+
+    @property
+    def loss_name(self) -> str:
+        """The loss's name (that of its record for a user-defined loss)."""
+        return self.record.name
 
     @property
     def is_multiclass(self) -> bool:
@@ -224,6 +235,4 @@ class Objective:
 
     def grad(self, params, pen: Penalty, batch: Batch):
         """The closed-form gradient (L1 as the subgradient sign(w), sign(0) = 0); see grads.py."""
-        from jaxreg.grads import objective_grad
-
         return objective_grad(self, params, pen, batch)

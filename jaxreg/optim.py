@@ -3,7 +3,7 @@ hyperparameters.
 
 Because the learning rate is an argument (not a constant baked into a compiled function), the
 same compiled trainer serves a whole grid of learning rates under ``vmap`` and can be
-differentiated with respect to them (optax issue 577: no ``inject_hyperparams`` needed).
+differentiated with respect to them (no ``optax.inject_hyperparams`` needed).
 
 * A **schedule** is ``count -> η``. ``TrainConfig.schedule`` names one (``"constant"``,
   ``"inverse_time"``) or is a factory ``(hyper, steps_per_epoch) -> schedule`` reading any traced
@@ -17,17 +17,21 @@ differentiated with respect to them (optax issue 577: no ``inject_hyperparams`` 
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Mapping
+from typing import Any, Mapping, Protocol
 
 import jax.numpy as jnp
 import optax
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "inverse_time_decay", "constant", "make_schedule", "schedule_for",
+           "make_optimizer", "check_optimizer", "check_schedule", "Schedule", "ScheduleFactory",
+           "OptimizerFactory"]
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 SCHEDULES = ("constant", "inverse_time")
 
 
 def inverse_time_decay(init_value, decay_time, steps_per_unit: int = 1):
-    """η(t) = η0 / (1 + t / T), the paper's annealing (seed 003 §3.2), as an optax schedule.
+    """η(t) = η0 / (1 + t / T), the annealing of Zhu and Guo's paper (§3.2), as an optax schedule.
 
     ``t = floor(count / steps_per_unit)`` counts whole units (epochs, in the paper) so the rate
     is constant within an epoch of ``steps_per_unit`` updates. ``init_value`` (η0) and
@@ -121,4 +125,24 @@ def check_schedule(schedule) -> None:
         raise ValueError(f"schedule must be a name in {SCHEDULES} or a callable factory, got {schedule!r}")
 
 
-FactoryType = Callable[..., optax.GradientTransformation]
+class Schedule(Protocol):
+    """``count -> η``: the learning rate at update ``count`` (an int32 scalar, traced)."""
+
+    def __call__(self, count: Any) -> Any: ...
+
+
+class ScheduleFactory(Protocol):
+    """``(hyper, steps_per_epoch) -> Schedule``: a schedule built from the traced
+    :class:`~jaxreg.config.Hyper` of one model (``TrainConfig.schedule``)."""
+
+    def __call__(self, hyper: Any, steps_per_epoch: int) -> Schedule: ...
+
+
+class OptimizerFactory(Protocol):
+    """``(schedule, **extra) -> optax.GradientTransformation`` (``TrainConfig.optimizer``), e.g.
+    ``optax.adamw``; ``extra`` are the traced ``Hyper.extra`` values, passed by keyword."""
+
+    def __call__(self, schedule: Schedule, **extra: Any) -> optax.GradientTransformation: ...
+
+
+

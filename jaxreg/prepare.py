@@ -18,7 +18,10 @@ import numpy as np
 
 from jaxreg import optim, validation, weights
 from jaxreg.config import Hyper, TrainConfig, TrainData
+from jaxreg.multihost import to_host
 from jaxreg.objective import Batch, Objective
+
+__all__ = ["SETS", "prepare_data", "prepare_split", "check_data", "check_hyper", "check_params", "as_key"]
 
 SETS = ("train", "holdout", "test")
 
@@ -46,7 +49,7 @@ def prepare_data(objective: Objective, config: TrainConfig, X_train, y_train, X_
     # real-valued targets compute in the model's precision; labels keep their integer/0-1 dtype
     y_dtype = dtype if objective.record.target == "real" else None
     if class_weight is not None and not objective.is_classifier:
-        raise ValueError(f"class_weight applies to classifiers, not loss={objective.loss!r}")
+        raise ValueError(f"class_weight applies to classifiers, not loss={objective.loss_name!r}")
     n_classes = objective.n_classes if objective.is_multiclass else 2
     w = weights.example_weights(np.asarray(y, np.int64) if objective.is_classifier else np.zeros(len(y), int),
                                 n_classes, sample_weight, class_weight)
@@ -127,8 +130,6 @@ def _target_stats(y):
     """(min, max, every value 0 or 1?) of ``y``, also for a global array split over processes
     (a reduction every process computes alike)."""
     if isinstance(y, jax.Array) and not y.is_fully_addressable:
-        from jaxreg.distributed import to_host
-
         stats = jax.jit(lambda v: (jnp.min(v), jnp.max(v), jnp.all((v == 0) | (v == 1))))(y)
         return tuple(to_host(a).item() for a in stats)
     v = np.asarray(y)
@@ -141,16 +142,16 @@ def _check_targets(objective: Objective, y, where: str) -> None:
     kind, dtype = objective.record.target, np.dtype(y.dtype)
     if kind == "real":
         if not jnp.issubdtype(dtype, jnp.floating):
-            raise ValueError(f"{where} must be real-valued (floating) for loss={objective.loss!r}, got dtype {dtype}")
+            raise ValueError(f"{where} must be real-valued (floating) for loss={objective.loss_name!r}, got dtype {dtype}")
         return
     if kind == "class" and not jnp.issubdtype(dtype, jnp.integer):
-        raise ValueError(f"{where} must hold integer class labels for loss={objective.loss!r}, got dtype {dtype}")
+        raise ValueError(f"{where} must hold integer class labels for loss={objective.loss_name!r}, got dtype {dtype}")
     lo, hi, binary = _target_stats(y)
     if kind == "class" and (lo < 0 or hi >= objective.n_classes):
         raise ValueError(f"{where} labels must lie in [0, {objective.n_classes}) for this objective, "
                          f"got range [{lo}, {hi}]")
     if kind == "binary" and not binary:
-        raise ValueError(f"{where} must be 0/1 for loss={objective.loss!r}, got values in [{lo}, {hi}]")
+        raise ValueError(f"{where} must be 0/1 for loss={objective.loss_name!r}, got values in [{lo}, {hi}]")
 
 
 def check_hyper(hyper: Hyper, config: TrainConfig | None = None, dtype=None) -> Hyper:

@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Optional
 
+__all__ = ["format_bar", "ProgressBar", "StepLog", "QUIET"]
+
 
 def format_bar(label: str, unit: str, done: int, total: int, elapsed: float, width: int = 10,
                rate: Optional[float] = None) -> str:

@@ -18,7 +18,7 @@ that keeps only the small dot products and recomputes the rest (e.g. the gathere
 (B, d) per step) in the backward pass: :func:`step_checkpoint`.
 
 :func:`plan` picks the segment length for a trainer of ``n_updates`` updates in epochs of
-``steps_per_epoch`` (the scan levels of :mod:`jaxreg.train`).
+``steps_per_epoch`` (the scan levels of :mod:`jaxreg.trainer`).
 """
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+
+__all__ = ["MODES", "check_mode", "segment_scan", "nested_scan", "step_checkpoint", "Plan", "nearest_divisor",
+           "plan", "scan"]
 
 #: ``TrainConfig.remat`` values: False (none), True / "block" (each record's block of epochs),
 #: "sqrt" (segments of ≈√K updates), "log" (recursive, O(log K) memory).

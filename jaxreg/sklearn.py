@@ -44,8 +44,10 @@ import numpy as np
 from jaxreg import cv as jcv
 from jaxreg import weights as jweights
 from jaxreg.objective import Batch, Objective
-from jaxreg.sklearn_args import DTYPES, PENALTIES, bucket, l1_share, positive  # noqa: F401 (PENALTIES re-exported)
+from jaxreg.sklearn_args import DTYPES, bucket, l1_share, positive
 from jaxreg.solvers.path import solve_grid, solve_members
+
+__all__ = ["LogisticRegression", "LogisticRegressionCV"]
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin

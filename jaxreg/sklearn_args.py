@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
+__all__ = ["PENALTIES", "DTYPES", "bucket", "l1_share", "positive"]
+
 
 PENALTIES = ("l2", "l1", "elasticnet", None)
 DTYPES = ("float64", "float32")

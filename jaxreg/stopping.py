@@ -14,50 +14,70 @@ Rules are written for one model, ungated: the trainer applies an update only to 
 is still active (``jnp.where``), so a stopped or diverged model keeps its rule state, its
 choice and its weights while the other members of a vmapped grid go on. ``stop`` is a boolean
 scalar; once True the trainer freezes the model. A user rule is any ``StopRule`` (see
-``tests/test_stopping.py``). The instances below are the paper's two rules (seed 003), patience
-on the hold-out loss, and seed 000's ‖Δθ‖ rule.
+``tests/test_stopping.py``). The instances below are the two rules of Zhu and Guo's MNIST paper
+(:func:`first_accuracy_drop`, :func:`accuracy_patience`), patience on the hold-out loss, and the
+‖Δθ‖ rule of the logistic-regression lecture notes (:func:`param_change`).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax.numpy as jnp
 
 from jaxreg import tree
 
+__all__ = ["AT", "StopInitFn", "StopUpdateFn", "StopRule", "AccuracyDropState", "first_accuracy_drop",
+           "BestScoreState", "accuracy_patience", "patience", "ParamChangeState", "param_change", "ALIASES",
+           "NAMED", "named_rule"]
+
 AT = ("eval", "step")
 
 
-class StopRule(NamedTuple):
-    """``init(params) -> state``; ``update(state, params, holdout_loss, holdout_acc) -> (state,
-    stop, selected_params)``; ``at``: "eval" or "step" (module docstring); ``needs_holdout``:
-    the rule reads the hold-out metrics (the data must have a hold-out set)."""
+class StopInitFn(Protocol):
+    """``init(params) -> state``: the rule's state for a model starting at ``params``."""
 
-    init: Callable[[Any], Any]
-    update: Callable[..., tuple]
+    def __call__(self, params: Any) -> Any: ...
+
+
+class StopUpdateFn(Protocol):
+    """``update(state, params, holdout_loss, holdout_acc) -> (state, stop, selected_params)``:
+    ``stop`` a boolean scalar, ``selected_params`` the weights the rule returns if training
+    ends now (a pytree like ``params``); the loss and accuracy are scalars (NaN for a per-step
+    rule)."""
+
+    def __call__(self, state: Any, params: Any, holdout_loss: Any, holdout_acc: Any) -> tuple[Any, Any, Any]: ...
+
+
+class StopRule(NamedTuple):
+    """A stopping rule: ``init`` (:class:`StopInitFn`) and ``update`` (:class:`StopUpdateFn`);
+    ``at``: "eval" or "step" (module docstring); ``needs_holdout``: the rule reads the hold-out
+    metrics (the data must have a hold-out set)."""
+
+    init: StopInitFn
+    update: StopUpdateFn
     at: str = "eval"
     needs_holdout: bool = True
 
 
-class PaperLogisticState(NamedTuple):
+class AccuracyDropState(NamedTuple):
     prev_params: Any
     prevprev_params: Any
     prev_acc: Any
     n_evals: Any
 
 
-def logistic_paper() -> StopRule:
-    """Seed 003 §6.1: stop at the first drop of the hold-out accuracy, from the 4th evaluation
+def first_accuracy_drop() -> StopRule:
+    """Zhu and Guo's logistic rule (§6.1 of their paper): stop at the first drop of the hold-out accuracy, from the 4th evaluation
     on, and return the weights from two evaluations before the drop."""
 
     def init(params):
         dtype = tree.leaf_dtype(params)
-        return PaperLogisticState(params, params, jnp.asarray(-jnp.inf, dtype), jnp.asarray(0, jnp.int32))
+        return AccuracyDropState(params, params, jnp.asarray(-jnp.inf, dtype), jnp.asarray(0, jnp.int32))
 
     def update(s, params, loss, acc):
         drop = (s.n_evals >= 3) & (acc < s.prev_acc)
         selected = tree.where(drop, s.prevprev_params, params)
-        return PaperLogisticState(params, s.prev_params, acc, s.n_evals + 1), drop, selected
+        return AccuracyDropState(params, s.prev_params, acc, s.n_evals + 1), drop, selected
 
     return StopRule(init, update)
 
@@ -69,8 +89,8 @@ class BestScoreState(NamedTuple):
     bad_count: Any
 
 
-def softmax_paper(patience: int) -> StopRule:
-    """Seed 003 §3.2: stop after ``patience`` consecutive evaluations whose hold-out accuracy is
+def accuracy_patience(patience: int) -> StopRule:
+    """Zhu and Guo's softmax rule (§3.2 of their paper): stop after ``patience`` consecutive evaluations whose hold-out accuracy is
     below the last non-decreasing one; return the weights of the best hold-out accuracy."""
 
     def init(params):
@@ -112,7 +132,7 @@ class ParamChangeState(NamedTuple):
 
 
 def param_change(tol: float, check_every: int) -> StopRule:
-    """Seed 000's SGD rule: every ``check_every`` updates, stop when ‖θ − θ_{check_every updates
+    """The lecture notes' SGD rule: every ``check_every`` updates, stop when ‖θ − θ_{check_every updates
     ago}‖₂ < ``tol``. A per-update (``at="step"``) rule that reads no hold-out set."""
 
     def init(params):
@@ -127,15 +147,18 @@ def param_change(tol: float, check_every: int) -> StopRule:
     return StopRule(init, update, at="step", needs_holdout=False)
 
 
-NAMED = ("logistic_paper", "softmax_paper", "patience")
+# The names used before the rules had descriptive ones; they select the same rules.
+ALIASES = {"logistic_paper": "first_accuracy_drop", "softmax_paper": "accuracy_patience"}
+NAMED = ("first_accuracy_drop", "accuracy_patience", "patience") + tuple(ALIASES)
 
 
 def named_rule(name: str, patience_: int, min_delta: float) -> StopRule:
     """The rule ``TrainConfig.early_stopping`` names (its ``patience``/``min_delta`` fields)."""
-    if name == "logistic_paper":
-        return logistic_paper()
-    if name == "softmax_paper":
-        return softmax_paper(patience_)
+    name = ALIASES.get(name, name)
+    if name == "first_accuracy_drop":
+        return first_accuracy_drop()
+    if name == "accuracy_patience":
+        return accuracy_patience(patience_)
     if name == "patience":
         return patience(patience_, min_delta)
     raise ValueError(f"early_stopping must be None, one of {NAMED} or a StopRule, got {name!r}")

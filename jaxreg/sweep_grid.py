@@ -1,4 +1,4 @@
-"""Grid expansion and validation for :mod:`jaxreg.sweep`.
+"""Grid expansion and validation for :mod:`jaxreg.sweeps`.
 
 Axes: ``AXES`` (``l1_ratio`` with ``lam`` is glmnet's elastic net) plus the names of the base hyperparameters' ``extra`` values (traced optimizer or
 schedule hyperparameters, e.g. ``{"beta": [0.0, 1e-3]}`` with ``hyper=Hyper(extra={"beta": 0.0})``).
@@ -11,6 +11,8 @@ from typing import Mapping, Sequence
 
 from jaxreg import validation
 from jaxreg.config import Hyper
+
+__all__ = ["AXES", "FOLD", "HYPER_AXES", "expand_grid", "with_folds", "hyper_of"]
 
 AXES = ("learning_rate", "decay_time", "penalty", "lam", "l1_ratio", "l2", "l1", "batch_size", "seed", "init_scale")
 FOLD = "fold"  # the axis sweep(..., folds=K) appends: not given in the grid itself

@@ -1,7 +1,7 @@
 """Tidy tables: a list of records (one dict of Python scalars per row, the same keys in every row)
 as CSV text or file (standard library only) or as a pandas DataFrame (when pandas is installed).
 
-Used by :meth:`jaxreg.sweep.SweepResult.to_records` (one row per grid point, and per fold) and
+Used by :meth:`jaxreg.sweeps.SweepResult.to_records` (one row per grid point, and per fold) and
 :meth:`jaxreg.cv.CVResult.to_records` (one row per grid point: mean and standard error).
 """
 from __future__ import annotations
@@ -12,6 +12,8 @@ import math
 from typing import Sequence
 
 from jaxreg.atomic import write_text
+
+__all__ = ["columns_of", "csv_text", "write_csv", "dataframe"]
 
 
 def columns_of(records: Sequence[dict]) -> list:

@@ -9,6 +9,8 @@ import jax
 import numpy as np
 import jax.numpy as jnp
 
+__all__ = ["where", "vdot", "sub", "norm", "all_finite", "stack", "take", "leaf_dtype", "to_device"]
+
 
 def where(cond, new, old):
     """Leafwise ``jnp.where(cond, new, old)``: keep ``old`` where ``cond`` is False (a frozen

@@ -10,6 +10,9 @@ from numbers import Real
 
 import numpy as np
 
+__all__ = ["as_array", "as_features", "as_targets", "check_batch", "check_n_features", "check_scalar",
+           "check_values", "check_float_dtype"]
+
 
 def as_array(x, name: str) -> np.ndarray:
     """``np.asarray(x)``; a ragged nesting of lists (or anything NumPy cannot make an array of)
@@ -57,7 +60,7 @@ def as_targets(y, objective, n_samples: int, name: str = "y") -> np.ndarray:
         return arr.astype(np.float32 if arr.dtype != np.float64 else np.float64)
     as_int = arr.astype(np.int64)
     if not np.all(as_int == arr):
-        raise ValueError(f"{name} must hold integer class labels for loss={objective.loss!r}")
+        raise ValueError(f"{name} must hold integer class labels for loss={objective.loss_name!r}")
     if objective.record.target == "class":
         if as_int.min() < 0 or as_int.max() >= objective.n_classes:
             raise ValueError(
@@ -65,7 +68,7 @@ def as_targets(y, objective, n_samples: int, name: str = "y") -> np.ndarray:
                 f"[{as_int.min()}, {as_int.max()}]")
         return as_int.astype(np.int32)
     if not np.all((as_int == 0) | (as_int == 1)):
-        raise ValueError(f"{name} must be 0/1 for loss={objective.loss!r}, got values {np.unique(as_int)[:5]}")
+        raise ValueError(f"{name} must be 0/1 for loss={objective.loss_name!r}, got values {np.unique(as_int)[:5]}")
     return as_int.astype(np.float32)
 
 

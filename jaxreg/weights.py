@@ -17,6 +17,8 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+__all__ = ["check_sample_weight", "class_weight_vector", "example_weights"]
+
 
 def check_sample_weight(sample_weight, n_samples: int, name: str = "sample_weight",
                         dtype=np.float64) -> np.ndarray:

@@ -14,8 +14,10 @@ from jaxreg import engine, meta
 from jaxreg.config import TrainData
 from jaxreg.objective import Batch, Objective
 from jaxreg.solvers import ConvergenceWarning, solve_l1_path, solve_l2_path
-from jaxreg.sweep import sweep
-from jaxreg.train import Hyper, TrainConfig, prepare_data, train
+from jaxreg.sweeps import sweep
+from jaxreg.config import Hyper, TrainConfig
+from jaxreg.prepare import prepare_data
+from jaxreg.trainer import train
 
 LOGISTIC, SQUARED = Objective("logistic"), Objective("squared")
 SOFTMAX10, SOFTMAX3 = Objective("softmax", n_classes=10), Objective("softmax", n_classes=3)
@@ -239,7 +241,7 @@ def test_make_val_loss_defaults_and_base_hyper():
 
 # --------------------------------------------------------------- the persistent XLA cache
 def test_compile_cache_honours_jaxreg_cache_dir(tmp_path, monkeypatch):
-    from jaxreg import bench
+    from experiments.benchmarks import timing as bench
 
     before = jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs
     monkeypatch.setenv("JAXREG_CACHE_DIR", str(tmp_path / "cache"))

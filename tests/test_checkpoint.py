@@ -16,15 +16,15 @@ import pytest
 from jaxreg import checkpoint, engine
 from jaxreg.checkpoint import fingerprint
 from jaxreg.objective import Objective
-from jaxreg.sweep import sweep
-from jaxreg.train import Hyper, TrainConfig
+from jaxreg.sweeps import sweep
+from jaxreg.config import Hyper, TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETUP = """
 import jax, numpy as np
 jax.config.update("jax_enable_x64", True)
 from jaxreg.objective import Objective
-from jaxreg.train import TrainConfig, prepare_data
+from jaxreg import TrainConfig, prepare_data
 OBJ = Objective("logistic")
 CFG = TrainConfig(method="minibatch", batch_size=8, n_epochs=4, eval_every=2)
 GRID = {"penalty": ["l1", "l2"], "lam": [0.1, 0.01], "learning_rate": [0.1, 0.5], "seed": [0, 1]}
@@ -40,7 +40,7 @@ KILLED = SETUP + textwrap.dedent("""
     import os, signal, sys
     import jaxreg.checkpoint as C
     from jaxreg.atomic import atomic_open
-    from jaxreg.sweep import sweep
+    from jaxreg.sweeps import sweep
     save, saves = C.ChunkStore.save, []
     def save_then_die(self, k, tree):
         saves.append(k)

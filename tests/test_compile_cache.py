@@ -1,6 +1,6 @@
-"""jaxreg.compile_cache: ``import jaxreg`` turns XLA's persistent cache on in jaxreg's cache
-directory; a second process loads the solver's program from it; JAXREG_XLA_CACHE=0 and a cache
-the user configured are respected. Each case runs in a fresh Python process (the suite itself
+"""jaxreg.compile_cache: ``import jaxreg`` leaves XLA's persistent cache as it was; one explicit
+``compile_cache.enable()`` turns it on in jaxreg's cache directory; a second process loads the
+solver's program from it; JAXREG_XLA_CACHE=0 and a cache the user configured are respected. Each case runs in a fresh Python process (the suite itself
 keeps the cache off)."""
 import os
 import subprocess
@@ -14,8 +14,11 @@ from jaxreg import compile_cache
 ROOT = Path(__file__).resolve().parent.parent
 
 SOLVE = """
-import numpy as np, jaxreg
+import os, jax, numpy as np, jaxreg
 from jaxreg.solvers import solve_l2_path
+user = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+assert jaxreg.compile_cache.directory() == user, "import jaxreg changed the compilation cache"
+print("ENABLED", jaxreg.compile_cache.enable())
 print("DIR", jaxreg.compile_cache.directory())
 d = jaxreg.compile_cache.directory()
 if d:  # cache even this tiny program
@@ -33,7 +36,7 @@ def run(code, **env):
     return proc.stdout, proc.stderr
 
 
-def test_import_enables_the_cache_and_a_second_process_hits_it(tmp_path):
+def test_enable_turns_the_cache_on_and_a_second_process_hits_it(tmp_path):
     env = {"JAXREG_CACHE_DIR": str(tmp_path)}
     out, err = run(SOLVE, **env)
     assert f"DIR {tmp_path / 'xla'}" in out

@@ -10,8 +10,10 @@ import pytest
 from jaxreg import Objective, engine
 from jaxreg import folds as F
 from jaxreg.cv import cross_validate, select, summarise
-from jaxreg.sweep import sweep
-from jaxreg.train import Hyper, TrainConfig, prepare_data, train
+from jaxreg.sweeps import sweep
+from jaxreg.config import Hyper, TrainConfig
+from jaxreg.prepare import prepare_data
+from jaxreg.trainer import train
 
 OBJ = Objective("logistic")
 FULL = TrainConfig("full_batch", 15)

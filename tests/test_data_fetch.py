@@ -23,8 +23,8 @@ import pytest
 
 from jaxreg import atomic
 from jaxreg.data import fetch, idx, remote
-from jaxreg.data.fetch import (MnistUnavailableError, Source, SourceError, ensure_mnist,
-                               install_file)
+from jaxreg.data.fetch import ensure_mnist, MnistUnavailableError
+from jaxreg.data.files import install_file, Source, SourceError
 
 REPO = str(Path(__file__).resolve().parent.parent)
 SHAPES = {"train-images-idx3-ubyte": (12, 28, 28), "train-labels-idx1-ubyte": (12,),

@@ -27,8 +27,8 @@ SCRIPT = textwrap.dedent("""
     jax.config.update("jax_enable_x64", True)
     import jaxreg.engine as E
     from jaxreg.objective import Objective
-    from jaxreg.sweep import sweep
-    from jaxreg.train import TrainConfig, prepare_data
+    from jaxreg.sweeps import sweep
+    from jaxreg import TrainConfig, prepare_data
     out, parts = sys.argv[1], sys.argv[2].split(",")
     P, i = info.process_count, info.process_index
     if "die" in parts and i == 1:
@@ -152,8 +152,9 @@ def test_four_processes_equal_the_single_process_run(tmp_path, single):
 def test_one_process_in_process_equals_the_launched_runs(single):
     """The in-test run (one device, this interpreter) against the 4-device one: the same bits."""
     from jaxreg.objective import Objective
-    from jaxreg.sweep import sweep
-    from jaxreg.train import TrainConfig, prepare_data
+    from jaxreg.sweeps import sweep
+    from jaxreg.config import TrainConfig
+    from jaxreg.prepare import prepare_data
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(24, 3))

@@ -7,8 +7,10 @@ import pytest
 
 from jaxreg import engine
 from jaxreg.objective import Objective
-from jaxreg.sweep import sweep
-from jaxreg.train import Hyper, TrainConfig, prepare_data, train
+from jaxreg.sweeps import sweep
+from jaxreg.config import Hyper, TrainConfig
+from jaxreg.prepare import prepare_data
+from jaxreg.trainer import train
 
 OBJ = Objective("softmax", n_classes=3)
 CFG = TrainConfig(method="minibatch", batch_size=8, n_epochs=4, eval_every=2)

@@ -17,7 +17,8 @@ import pytest
 from jaxreg import meta
 from jaxreg.meta import implicit_l2_hypergrad
 from jaxreg.objective import Batch, Objective
-from jaxreg.train import Hyper, TrainConfig, TrainData, make_trainer, train
+from jaxreg.config import Hyper, TrainConfig, TrainData
+from jaxreg.trainer import make_trainer, train
 
 KEY = jax.random.PRNGKey(0)
 

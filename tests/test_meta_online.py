@@ -13,8 +13,9 @@ import pytest
 
 from jaxreg import meta
 from jaxreg.objective import Batch, Objective
-from jaxreg.sweep import sweep
-from jaxreg.train import Hyper, TrainConfig, TrainData, train
+from jaxreg.sweeps import sweep
+from jaxreg.config import Hyper, TrainConfig, TrainData
+from jaxreg.trainer import train
 
 KEY = jax.random.PRNGKey(0)
 OBJ = Objective("softmax", n_classes=3)

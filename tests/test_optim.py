@@ -10,8 +10,10 @@ import pytest
 
 from jaxreg import optim
 from jaxreg.objective import Objective
-from jaxreg.sweep import sweep
-from jaxreg.train import Hyper, TrainConfig, jitted_trainer, prepare_data, train
+from jaxreg.sweeps import sweep
+from jaxreg.config import Hyper, TrainConfig
+from jaxreg.prepare import prepare_data
+from jaxreg.trainer import jitted_trainer, train
 
 OBJ = Objective("softmax", n_classes=3)
 

@@ -7,8 +7,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from jaxreg import plots
-from jaxreg.sweep import SweepResult
-from jaxreg.train import History, TrainResult
+from jaxreg.sweeps import SweepResult
+from jaxreg.trainer import History, TrainResult
 
 
 @pytest.fixture

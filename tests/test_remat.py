@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from problems import softmax_problem
 
-from jaxreg import bench, meta, remat
+from experiments.benchmarks import timing as bench
+from jaxreg import meta, remat
 from jaxreg.objective import Objective
-from jaxreg.train import Hyper, TrainConfig, train
+from jaxreg.config import Hyper, TrainConfig
+from jaxreg.trainer import train
 
 KEY = jax.random.PRNGKey(3)
 

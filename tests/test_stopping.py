@@ -7,8 +7,10 @@ import pytest
 
 from jaxreg import stopping
 from jaxreg.objective import Objective
-from jaxreg.sweep import sweep
-from jaxreg.train import Hyper, TrainConfig, prepare_data, train
+from jaxreg.sweeps import sweep
+from jaxreg.config import Hyper, TrainConfig
+from jaxreg.prepare import prepare_data
+from jaxreg.trainer import train
 
 
 def run_rule(rule, accs=None, losses=None):
@@ -27,14 +29,14 @@ def run_rule(rule, accs=None, losses=None):
 
 def test_logistic_paper_rule_by_hand():
     # the first drop from the 4th evaluation on is at k = 4 (0.75 < 0.8): weights from k - 2
-    assert run_rule(stopping.logistic_paper(), accs=[0.5, 0.6, 0.7, 0.8, 0.75, 0.9]) == (4, 2)
+    assert run_rule(stopping.first_accuracy_drop(), accs=[0.5, 0.6, 0.7, 0.8, 0.75, 0.9]) == (4, 2)
     # a drop before the 4th evaluation does not count
-    assert run_rule(stopping.logistic_paper(), accs=[0.5, 0.4, 0.6, 0.7, 0.8]) == (None, 4)
+    assert run_rule(stopping.first_accuracy_drop(), accs=[0.5, 0.4, 0.6, 0.7, 0.8]) == (None, 4)
 
 
 def test_softmax_paper_rule_by_hand():
     # falling below the last non-decreasing value (0.6) three times in a row stops; best is k = 1
-    rule = stopping.softmax_paper(3)
+    rule = stopping.accuracy_patience(3)
     assert run_rule(rule, accs=[0.5, 0.6, 0.55, 0.56, 0.54, 0.7]) == (4, 1)
     # a recovery resets the count
     assert run_rule(rule, accs=[0.5, 0.6, 0.55, 0.6, 0.58, 0.57, 0.59]) == (6, 1)

@@ -1,4 +1,4 @@
-"""Tests of jaxreg.sweep. Compile time dominates, so the tests share a few programs: the
+"""Tests of jaxreg.sweeps. Compile time dominates, so the tests share a few programs: the
 16-model grid (one program), chunks of 4 (one program reused by every small grid, since an
 explicit chunk_size pads every grid to 4 models), batch size 5 (one), the unvmapped trainer
 (one), and two in the sharding subprocess."""
@@ -16,8 +16,12 @@ import pytest
 
 from jaxreg.objective import Objective
 from jaxreg.progress import ProgressBar, format_bar
-from jaxreg.sweep import AXES, SweepResult, model_bytes, sweep
-from jaxreg.train import Hyper, TrainConfig, prepare_data, train
+from jaxreg.layout import model_bytes
+from jaxreg.sweep_grid import AXES
+from jaxreg.sweeps import sweep, SweepResult
+from jaxreg.config import Hyper, TrainConfig
+from jaxreg.prepare import prepare_data
+from jaxreg.trainer import train
 
 OBJ = Objective("logistic")
 CFG = TrainConfig(method="minibatch", batch_size=8, n_epochs=6, eval_every=2)
@@ -289,8 +293,8 @@ SHARDED = textwrap.dedent("""
     import jax, numpy as np
     jax.config.update("jax_enable_x64", True)
     from jaxreg.objective import Objective
-    from jaxreg.sweep import sweep
-    from jaxreg.train import TrainConfig, prepare_data
+    from jaxreg.sweeps import sweep
+    from jaxreg import TrainConfig, prepare_data
     assert len(jax.devices()) == 4, jax.devices()
     rng = np.random.default_rng(0)
     X = rng.normal(size=(24, 3)); y = (X[:, 0] + rng.normal(size=24) > 0).astype(float)

@@ -1,4 +1,4 @@
-"""Tests of jaxreg.train: each trainer against independent NumPy / optax loops.
+"""Tests of jaxreg.trainer: each trainer against independent NumPy / optax loops.
 
 The numerical tests run in float64 and in float32 (the ``dtype`` fixture: the data, and so the
 weights and the arithmetic, in that precision); the NumPy references are always float64.
@@ -12,7 +12,10 @@ import optax
 import pytest
 
 from jaxreg.objective import Batch, Objective
-from jaxreg.train import Hyper, TrainConfig, as_hyper_arrays, epoch_permutation, make_trainer, prepare_data, train
+from jaxreg.batching import epoch_permutation
+from jaxreg.config import as_hyper_arrays, Hyper, TrainConfig
+from jaxreg.prepare import prepare_data
+from jaxreg.trainer import make_trainer, train
 
 TOL = 1e-10
 TOLS = {"float64": TOL, "float32": 2e-5}
@@ -342,7 +345,7 @@ def test_divergence_freezes_finite(regression, dtype):
 
 
 def test_exploding_loss_is_flagged_and_frozen(regression, dtype):
-    """The rule (jaxreg.train): at a record, a training loss above diverge_ratio · L(θ₀) flags
+    """The rule (jaxreg.trainer): at a record, a training loss above diverge_ratio · L(θ₀) flags
     the model diverged and freezes it, long before a parameter overflows. Squared loss, full
     batch at η = 1 (past the stable 1/λ_max(2XᵀX/n)): the loss grows geometrically; NumPy's GD
     gives the record where it first exceeds 1e6 · L(θ₀)."""
@@ -378,7 +381,7 @@ def test_exploding_loss_is_flagged_and_frozen(regression, dtype):
 
 
 def test_exploding_models_of_a_sweep_are_never_selected(regression):
-    from jaxreg.sweep import sweep
+    from jaxreg.sweeps import sweep
 
     X, y = regression
     obj = Objective("squared")

@@ -10,22 +10,21 @@ Public API::
     logistic_text_split / logistic_code_split / softmax_split -> Split
     synthetic_mnist(n_train, n_test, seed) -> dict        # a fake MNIST for tests and CI
     load_digits(data_dir, *, synthetic, fallback) -> (dict, source)  # MNIST, or the fake one
-    seed000_students() -> dict                             # seed 000's 20 students (hours, pass)
 
 ``tensorflow_datasets`` is imported only when the TFDS functions are used.
 """
 
-from jaxreg.data.fetch import MnistUnavailableError, cache_dir, ensure_mnist
+from jaxreg.data.fetch import ensure_mnist, MnistUnavailableError
+from jaxreg.paths import cache_dir
 from jaxreg.data.idx import MNIST_FILES, MNIST_MD5, CorruptFileError, read_idx, write_idx
 from jaxreg.data.projection import project, random_projection
 from jaxreg.data.splits import Split, logistic_code_split, logistic_text_split, softmax_split
-from jaxreg.data.students import seed000_students
 from jaxreg.data.synthetic import load_digits, synthetic_mnist
 
 __all__ = [
     "CorruptFileError", "MNIST_FILES", "MNIST_MD5", "MnistUnavailableError", "Split", "project", "random_projection",
     "cache_dir", "ensure_mnist", "load_digits", "load_mnist", "load_tfds_dataset", "logistic_code_split",
-    "logistic_text_split", "read_idx", "seed000_students", "softmax_split", "synthetic_mnist",
+    "logistic_text_split", "read_idx", "softmax_split", "synthetic_mnist",
     "write_idx",
 ]
 

@@ -36,10 +36,12 @@ from pathlib import Path
 from typing import Sequence
 
 from jaxreg.data import idx
-from jaxreg.data.files import (Log, Source, SourceError, cache_dir, cache_source, dir_source,  # noqa: F401
-                               install_file, mnist_cache_dir, verify_file)
+from jaxreg.data.files import (cache_source, dir_source, install_file, Log, mnist_cache_dir, Source, SourceError, verify_file)
+from jaxreg.paths import cache_dir
 from jaxreg.data.remote import (DOWNLOAD_TIMEOUT_S, NPM_PACKAGE, NPM_TIMEOUT_S, ONLINE_TIMEOUT_S,  # noqa: F401
                                 TFDS_HOST, TFDS_MNIST_URL, clean_leftovers, is_online, npm_source, tfds_source)
+
+__all__ = ["MnistUnavailableError", "default_sources", "ensure_mnist", "main"]
 
 
 class MnistUnavailableError(RuntimeError):

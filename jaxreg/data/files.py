@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import IO, Callable, NamedTuple, Sequence
 
 from jaxreg.atomic import atomic_open
+from jaxreg.paths import cache_dir
 from jaxreg.data import idx
+
+__all__ = ["Log", "SourceError", "Source", "mnist_cache_dir", "match_files", "verify_file", "install_file",
+           "dir_source", "cache_source"]
 
 Log = Callable[[str], None]
 
@@ -28,16 +32,6 @@ class Source(NamedTuple):
 
     name: str
     fetch: Callable[[Path, Log], Path]
-
-
-def cache_dir() -> Path:
-    """jaxreg's cache: ``$JAXREG_CACHE_DIR``, else ``$XDG_CACHE_HOME/jaxreg``,
-    else ``~/.cache/jaxreg``."""
-    if os.environ.get("JAXREG_CACHE_DIR"):
-        return Path(os.environ["JAXREG_CACHE_DIR"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "jaxreg"
 
 
 def mnist_cache_dir() -> Path:

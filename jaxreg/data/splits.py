@@ -14,6 +14,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+__all__ = ["Split", "logistic_text_split", "logistic_code_split", "softmax_split"]
+
 
 class Split(NamedTuple):
     """Features ``X_*`` (n, 785) float32 and labels ``y_*`` (n,) of one split."""

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxreg.paths import cache_dir
+
+__all__ = ["synthetic_mnist", "load_digits"]
+
 
 def synthetic_mnist(n_train: int = 3000, n_test: int = 1000, seed: int = 0) -> dict:
     """A fake MNIST dict (same keys, dtypes and image shape as ``load_mnist``) for tests and CI.
@@ -42,7 +46,7 @@ def load_digits(data_dir=None, *, synthetic: bool = False, fallback: bool = Fals
     and ``fallback`` (then ``log(message)`` says why). ``source`` describes what was loaded."""
     if synthetic:
         return synthetic_mnist(6000, 1000), {"source": "synthetic (--synthetic)"}
-    from jaxreg.data import cache_dir, load_mnist
+    from jaxreg.data.tfds_mnist import load_mnist  # TFDS is imported only when MNIST is loaded
 
     try:
         return load_mnist(data_dir, verbose=verbose), {"source": "MNIST (jaxreg.data.load_mnist)",

@@ -38,8 +38,13 @@ from etils import epath
 
 from jaxreg.data import idx
 from jaxreg.data.png import png_decode, png_encode
-from jaxreg.data.fetch import cache_dir, ensure_mnist, is_online
+from jaxreg.data.fetch import ensure_mnist
+from jaxreg.data.remote import is_online
+from jaxreg.paths import cache_dir
 from jaxreg.atomic import atomic_open
+
+__all__ = ["ARRAY_KEYS", "JaxregMnist", "tfds_data_dir", "prepare_builder", "read_split", "load_mnist",
+           "load_tfds_dataset"]
 
 _BATCH = 4096
 ARRAY_KEYS = ("train_images", "train_labels", "test_images", "test_labels")

@@ -12,7 +12,7 @@ and ``v`` of shape ``(m,)``:
 The drivers are module-level jitted programs taking the hashable ``fn`` as a *static* argument
 (jax's own compile cache) and its data ``args = (params0, data, key)`` as arguments. Every public
 function takes ``runner``: ``runner(program, *args, **static)`` runs a program (default: calls
-it); :class:`jaxreg.bench.Timer` is a runner that compiles ahead of time and times the call.
+it); :class:`experiments.benchmarks.timing.Timer` is a runner that compiles ahead of time and times the call.
 """
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ from typing import Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+__all__ = ["MODES", "HyperGrad", "default_fd_step", "check_mode", "value_and_hypergrad", "direct",
+           "loss_program", "hypergrad_program", "grid_hypergrad_program", "grid_loss_program", "hypergrad",
+           "grid_hypergrad", "grid_val_loss", "compare_modes"]
 
 MODES = ("forward", "reverse", "fd")
 

@@ -27,6 +27,8 @@ from jaxreg import tree, validation
 from jaxreg.objective import Objective, Penalty
 from jaxreg.config import TrainData
 
+__all__ = ["ImplicitResult", "implicit_l2", "implicit_l2_hypergrad"]
+
 
 class ImplicitResult(NamedTuple):
     """val_loss: L_val(θ); grad_log_l2 / grad_l2: d L_val / d log λ and d L_val / dλ;

@@ -38,6 +38,9 @@ from jaxreg import tree
 from jaxreg.objective import Batch, Objective
 from jaxreg.solvers import solve_l2_path
 
+__all__ = ["float64", "PathSpec", "strengths", "objective_value", "solve_path", "implicit_vjp", "grad_J",
+           "l2_path", "holdout_loss", "path_hypergrad"]
+
 
 @contextlib.contextmanager
 def float64():

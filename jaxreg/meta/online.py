@@ -1,6 +1,6 @@
 """Online hypergradient optimizers: the learning rate adapted during the one training run, as
 optax ``GradientTransformation``s with explicit NamedTuple states, for the trainer
-(``TrainConfig(optimizer=...)``), :func:`jaxreg.sweep.sweep`, :func:`jaxreg.engine.train_models`
+(``TrainConfig(optimizer=...)``), :func:`jaxreg.sweeps.sweep`, :func:`jaxreg.engine.train_models`
 and :mod:`jaxreg.meta` (differentiable: ``jax.grad`` through them works) alike.
 
 Baydin et al., "Online learning rate adaptation with hypergradient descent" (ICLR 2018),
@@ -20,7 +20,7 @@ Algorithms 4-6, share one shape. With g_t = ∇f(θ_{t−1}) and the base method
 ``optax.sgd`` / ``optax.adam`` chain with the learning rate, so β = 0 reproduces them bit for
 bit); :func:`hd_family` has the base method as a traced value (``method`` 0, 1, 2 = SGD,
 SGDN, Adam), so the six methods of the paper (β = 0: the baselines) train as ONE vmapped
-program. :func:`hypergradient_sgd` is v0.1's SGD-HD (η kept ≥ 0); :func:`sgd_hd_runs` runs it
+program. :func:`hypergradient_sgd` is SGD-HD with η kept ≥ 0; :func:`sgd_hd_runs` runs it
 from a set of (η0, β).
 """
 from __future__ import annotations
@@ -38,6 +38,10 @@ from jaxreg.config import Hyper, TrainConfig, TrainData
 from jaxreg.meta.unrolled import horizon_config
 from jaxreg.objective import Objective
 
+__all__ = ["HD_METHODS", "HypergradientState", "HypergradientSGDState", "hypergradient", "sgd_hd", "sgdn_hd",
+           "adam_hd", "FamilyState", "family_direction", "hd_family", "hypergradient_sgd",
+           "trace_learning_rate", "OnlineRuns", "sgd_hd_runs"]
+
 #: the base methods of :func:`hd_family`, by their ``method`` index.
 HD_METHODS = ("sgd", "sgdn", "adam")
 
@@ -52,7 +56,7 @@ class HypergradientState(NamedTuple):
     base: Any = None
 
 
-HypergradientSGDState = HypergradientState  # v0.1's name
+HypergradientSGDState = HypergradientState  # the older name
 
 
 def _need_beta(beta, name):
@@ -146,7 +150,7 @@ def hd_family(learning_rate, method=None, beta=None, momentum=0.9, b1=0.9, b2=0.
 
 
 def hypergradient_sgd(learning_rate, beta=None, *, min_learning_rate: float = 0.0) -> optax.GradientTransformation:
-    """v0.1's SGD-HD: :func:`sgd_hd` with η kept ≥ ``min_learning_rate`` (0 by default: a
+    """SGD-HD with a floor: :func:`sgd_hd` with η kept ≥ ``min_learning_rate`` (0 by default: a
     negative rate would ascend):
 
         η_t = max(η_{t−1} + β ∇f(θ_{t−1}) · ∇f(θ_{t−2}), min_learning_rate),

@@ -25,6 +25,9 @@ import optax
 from jaxreg import tree, validation
 from jaxreg.meta.hypergrad import check_mode, default_fd_step, direct, value_and_hypergrad
 
+__all__ = ["MetaTrace", "MetaResult", "MetaState", "default_retreat", "meta_run", "meta_program",
+           "meta_optimize"]
+
 
 class MetaTrace(NamedTuple):
     """Per outer step (leading axes: start, step): the point evaluated, its hold-out loss and

@@ -16,6 +16,8 @@ from typing import Union
 
 import jax.numpy as jnp
 
+__all__ = ["Piecewise"]
+
 
 @dataclasses.dataclass(frozen=True)
 class Piecewise:

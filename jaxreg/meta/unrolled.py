@@ -15,7 +15,7 @@ The function (``v``: a flat vector of log-hyperparameters, shape ``(n_hyper,)``)
     L(v) = mean_n ℓ(θ_K(exp v), holdout_n)          (data loss only, no penalty)
 
 with θ_K the weights after exactly K updates (``max_steps``) of
-:func:`jaxreg.train.make_trainer` from ``params0`` in the fixed batch order of ``key``.
+:func:`jaxreg.trainer.make_trainer` from ``params0`` in the fixed batch order of ``key``.
 Names: ``log_lr`` (η0), ``log_decay_time`` (T), ``log_l2`` (λ₂), ``log_l1`` (λ₁) and
 ``log_<name>`` for every ``base.extra[name]`` (a traced optimizer or schedule hyperparameter,
 possibly a vector, e.g. per-epoch learning rates: it takes ``size`` entries of ``v``).
@@ -34,7 +34,10 @@ from jaxreg import remat as jaxreg_remat, tree, validation
 from jaxreg.config import Hyper, TrainConfig, TrainData
 from jaxreg.objective import Objective
 from jaxreg.prepare import as_key, check_data, check_hyper, check_params
-from jaxreg.train import make_trainer
+from jaxreg.trainer import make_trainer
+
+__all__ = ["HYPER_FIELDS", "ValAux", "checkpoint_blocks", "horizon_config", "UnrolledLoss", "ValLoss",
+           "make_val_loss"]
 
 #: log-hyperparameter name -> field of :class:`jaxreg.config.Hyper` (``log_<k>``: ``extra[k]``).
 HYPER_FIELDS = {"log_lr": "learning_rate", "log_decay_time": "decay_time", "log_l2": "l2", "log_l1": "l1"}

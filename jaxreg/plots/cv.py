@@ -13,6 +13,8 @@ from matplotlib.figure import Figure
 
 from jaxreg.plots.paper import DPI  # noqa: F401  (one resolution for every figure)
 
+__all__ = ["BEST", "ONE_SE", "cv_curve", "heatmap", "cv_figures"]
+
 BEST, ONE_SE = "tab:red", "tab:purple"
 
 

@@ -20,6 +20,10 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from jaxreg.atomic import atomic_open  # noqa: E402
 
+__all__ = ["DPI", "DIVERGING", "SET_COLORS", "as_image", "curves", "curve_panels", "weight_images",
+           "weight_image_grid", "metric_vs_lambda", "weights_over_digits", "sigmoid_fit", "save_figure",
+           "save_figures"]
+
 DPI = 100
 DIVERGING = "RdBu_r"  # red = positive weight, blue = negative, white = 0
 # One colour per data set, the same in every figure.
@@ -213,7 +217,7 @@ def weights_over_digits(weights, averages, *, title="", class_names=None, panel=
 def sigmoid_fit(x, t, grid, prob, *, threshold=None, references: Optional[Mapping] = None,
                 xlabel="studying hours", ylabel="predicted probability of pass", title="",
                 figsize=(5.0, 3.6)) -> Figure:
-    """Seed 000's plot: 0/1 points, the fitted σ(w0 + w1 x) on ``grid``, the 0.5 crossing, and
+    """The lecture notes' plot (hours studied vs pass): 0/1 points, the fitted σ(w0 + w1 x) on ``grid``, the 0.5 crossing, and
     ``references`` (label -> probabilities on ``grid``, e.g. another fit) as thin dashed lines."""
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()

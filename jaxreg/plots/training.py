@@ -1,13 +1,15 @@
 """Training curves from jaxreg's results, as panels for :func:`jaxreg.plots.curve_panels`.
 
-A :class:`~jaxreg.train.History` (one model's, or a stacked one with a leading model axis, as
-:mod:`jaxreg.engine` and :mod:`jaxreg.sweep` return) in, plain mappings and arrays out.
+A :class:`~jaxreg.trainer.History` (one model's, or a stacked one with a leading model axis, as
+:mod:`jaxreg.engine` and :mod:`jaxreg.sweeps` return) in, plain mappings and arrays out.
 """
 from __future__ import annotations
 
 from typing import Callable, Optional
 
 import numpy as np
+
+__all__ = ["SETS", "METRICS", "set_series", "history_panel", "stop_panel", "sweep_panels"]
 
 # (legend label, History field prefix), in the order the curves are drawn
 SETS = (("train", "train"), ("hold-out", "holdout"), ("test", "test"))
@@ -37,7 +39,7 @@ def history_panel(history, metric: str, model: Optional[int] = None, *, upto: Op
 
 
 def stop_panel(result, model: int, metric: str = "acc", **panel) -> dict:
-    """A panel of model ``model`` of a stacked :class:`~jaxreg.train.TrainResult`: its curves
+    """A panel of model ``model`` of a stacked :class:`~jaxreg.trainer.TrainResult`: its curves
     up to the record where it stopped, a dotted line at the stop epoch if a rule stopped it
     (none if it ran to the end), and any further panel keys (``title``, ``legend_loc`` ...)."""
     stop = int(np.asarray(result.stop_epoch)[model])
@@ -48,7 +50,7 @@ def stop_panel(result, model: int, metric: str = "acc", **panel) -> dict:
 
 def sweep_panels(sweep, metric: str = "acc", title: Optional[Callable[[dict], str]] = None,
                  where: Optional[dict] = None, **panel) -> list:
-    """:func:`stop_panel` of each model of a :class:`~jaxreg.sweep.SweepResult` whose axis values
+    """:func:`stop_panel` of each model of a :class:`~jaxreg.sweeps.SweepResult` whose axis values
     match ``where`` (see ``SweepResult.where``; default all), in grid order; ``title`` makes
     each panel's title from the model's ``{axis: value}``."""
     models = np.flatnonzero(sweep.where(**(where or {})))

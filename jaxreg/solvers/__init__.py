@@ -36,7 +36,7 @@ builds on both: λ_max, glmnet's λ grid, elastic net, ``solve_grid`` (folds × 
 import scipy.linalg  # noqa: F401  (jax's own dependency) JAX loads LAPACK through it when it first lowers eigh, the
 #                                 preconditioner's: at import, not inside the first solve (~0.4 s of imports there)
 
-from jaxreg.solvers.common import SMOOTH_LOSSES, ConvergenceWarning, SolverResult  # noqa: F401
+from jaxreg.solvers._common import SMOOTH_LOSSES, ConvergenceWarning, SolverResult  # noqa: F401
 from jaxreg.solvers.fista import solve_l1_path  # noqa: F401
 from jaxreg.solvers.lbfgs import solve_l2_path  # noqa: F401
 from jaxreg.solvers.path import lambda_max, lambda_path, solve_grid, solve_members, solve_path  # noqa: F401

@@ -12,8 +12,14 @@ from jaxreg import validation
 from jaxreg.exported import cached_program
 from jaxreg.tree import to_device
 from jaxreg.objective import Batch, Objective
-from jaxreg.solvers.common import (SolverResult, check_lambdas, freeze, lane_loop, loss_grad, loss_value, prepare, result,
+from jaxreg.solvers._common import (SolverResult, check_lambdas, freeze, lane_loop, loss_grad, loss_value, prepare, result,
                                    rows_weighted, vdot)
+
+__all__ = ["LOSS_FIELDS", "solve_l1_path"]
+
+# What this solver reads from a loss record (besides value and residual, and smooth=True): the
+# curvature bound c on ℓ''(s), for its metric c·X̃ᵀX̃/n.
+LOSS_FIELDS = ("curvature",)
 
 
 def _fista(obj, data, dg, t0, tol, step_growth):
@@ -114,7 +120,8 @@ def solve_l1_path(objective: Objective, batch: Batch, lambdas, *, l2=0.0, tol: f
     ``member_weights``: as in :func:`solve_l2_path`.
     """
     data, lam, theta, max_iter, d, dtype, tol = prepare(objective, batch, lambdas, tol, 1e-7, max_iter,
-                                                         init, dtype, member_weights)
+                                                         init, dtype, member_weights, solver="solve_l1_path",
+                                                         loss_fields=LOSS_FIELDS)
     if np.size(l2) != 1 and np.shape(l2) != lam.shape:
         raise ValueError(f"l2 must be a scalar or have the shape of lambdas {lam.shape}, got {l2!r}")
     l2 = np.asarray(l2, np.float64)

@@ -12,8 +12,14 @@ from jaxreg import validation
 from jaxreg.exported import cached_program
 from jaxreg.tree import to_device
 from jaxreg.objective import Batch, Objective
-from jaxreg.solvers.common import (SolverResult, freeze, lane_loop, loss_grad, loss_value, mean_curvature, prepare,
+from jaxreg.solvers._common import (SolverResult, freeze, lane_loop, loss_grad, loss_value, mean_curvature, prepare,
                                    result, vdot)
+
+__all__ = ["LOSS_FIELDS", "solve_l2_path"]
+
+# What this solver reads from a loss record (besides value and residual, and smooth=True): the
+# curvature bound c on ℓ''(s), for its metric c·X̃ᵀX̃/n.
+LOSS_FIELDS = ("curvature",)
 
 
 def _lbfgs(obj, data, V, evals, tol, memory, max_ls=30):
@@ -161,7 +167,8 @@ def solve_l2_path(objective: Objective, batch: Batch, lambdas, *, tol: float | N
     preconditioner, from ``batch.weight``).
     """
     data, lam, theta, max_iter, d, dtype, tol = prepare(objective, batch, lambdas, tol, 1e-8, max_iter,
-                                                         init, dtype, member_weights)
+                                                         init, dtype, member_weights, solver="solve_l2_path",
+                                                         loss_fields=LOSS_FIELDS)
     memory = validation.check_scalar(memory, "memory", low=1, integer=True)
     precondition = data.Xa.shape[1] <= 4096 if precondition is None else bool(precondition)
     out = _l2_path(objective, data, lam, theta, to_device(tol, dtype), max_iter, memory, precondition)

@@ -19,7 +19,7 @@ Penalty (glmnet's, with α = ``l1_ratio`` = scikit-learn's): ``λ (α‖W‖₁ 
   *lane* that solves its λ values in turn inside ONE ``while_loop``, each warm-started from the
   previous solution (a converged member moves on to its next λ instead of idling). All lanes
   of all weight rows are one vmapped program. A vmapped ``while_loop`` runs until its slowest
-  member stops (jax issue 2586): with one λ per member (B = L, the cold parallel solve) every
+  member stops (a known property of vmapped while loops in JAX): with one λ per member (B = L, the cold parallel solve) every
   member waits for the slowest λ; with lanes, a lane waits only for the slowest lane's total.
   :func:`straggler_fraction` measures the share of member-iterations spent frozen.
 """
@@ -33,9 +33,12 @@ import numpy as np
 
 from jaxreg import validation, weights
 from jaxreg.objective import Batch, Objective, Penalty
-from jaxreg.solvers.common import SolverResult
+from jaxreg.solvers._common import SolverResult
 from jaxreg.solvers.fista import solve_l1_path
 from jaxreg.solvers.lbfgs import solve_l2_path
+
+__all__ = ["ALPHA_FLOOR", "check_l1_ratio", "intercept_only", "lambda_max", "default_min_ratio", "lambda_path",
+           "solve_members", "PathResult", "lanes", "solve_grid", "solve_path", "straggler_fraction"]
 
 ALPHA_FLOOR = 1e-3  # glmnet: lambda_max for alpha < 1e-3 is computed at alpha = 1e-3
 
