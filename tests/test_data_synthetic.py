@@ -16,11 +16,11 @@ def test_synthetic_mnist_shapes_and_determinism():
 def test_load_digits_mnist_synthetic_and_fallback(monkeypatch):
     import pytest
 
-    import jaxreg.data
+    import jaxreg.data.tfds_mnist
     from jaxreg.data import MnistUnavailableError, load_digits
 
     fake = {"train_images": np.zeros((2, 28, 28), np.uint8)}
-    monkeypatch.setattr(jaxreg.data, "load_mnist", lambda data_dir=None, verbose=True: fake)
+    monkeypatch.setattr(jaxreg.data.tfds_mnist, "load_mnist", lambda data_dir=None, verbose=True: fake)
     data, source = load_digits("/some/dir")
     assert data is fake and source["source"].startswith("MNIST") and source["data_dir"] == "/some/dir"
     data, source = load_digits(synthetic=True)
@@ -29,7 +29,7 @@ def test_load_digits_mnist_synthetic_and_fallback(monkeypatch):
     def unavailable(data_dir=None, verbose=True):
         raise MnistUnavailableError("no source worked")
 
-    monkeypatch.setattr(jaxreg.data, "load_mnist", unavailable)
+    monkeypatch.setattr(jaxreg.data.tfds_mnist, "load_mnist", unavailable)
     with pytest.raises(MnistUnavailableError):
         load_digits()
     said = []

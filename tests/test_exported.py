@@ -19,6 +19,7 @@ SOLVE = """
 import sys, numpy as np, jax
 jax.config.update("jax_enable_x64", True)
 import jaxreg
+jaxreg.compile_cache.enable()
 from jaxreg.solvers import solve_l1_path, solve_l2_path
 X = np.random.default_rng(0).normal(size=(60, 5)); y = (X[:, 0] + 0.3 * X[:, 1] > 0).astype(float)
 obj = jaxreg.Objective("logistic", fit_intercept=False)
