@@ -34,10 +34,11 @@ LAYERS = {
     0: ("tree", "validation", "atomic", "paths", "compile_cache", "multihost", "exported", "progress", "tidy"),
     1: ("losses", "grads", "objective", "weights"),
     2: ("optim", "stopping", "remat", "config", "prepare", "batching", "trainer"),
-    3: ("folds", "layout", "sweep_grid", "engine", "checkpoint", "sweeps", "cv", "solvers"),
-    4: ("distributed", "launch", "meta"),
-    5: ("sklearn", "sklearn_args", "cli"),
-    6: ("data", "plots"),  # beside the stack: they may use anything below, nothing imports them
+    # distributed holds the meshes and shardings the grid engine places its models with
+    3: ("folds", "layout", "sweep_grid", "distributed", "engine", "checkpoint", "sweeps", "cv", "solvers"),
+    4: ("launch", "meta"),
+    5: ("sklearn", "sklearn_args", "data", "plots"),  # data and plots beside the front ends
+    6: ("cli",),
 }
 LEVEL = {name: level for level, names in LAYERS.items() for name in names}
 # function-level jaxreg imports that reach an optional dependency (TFDS) or keep a front end light
