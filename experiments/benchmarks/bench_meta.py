@@ -97,7 +97,7 @@ def horizon_row(td32, K: int, config: BenchMetaConfig, repeats: int, progress) -
     agree = {}
     for eta in (config.horizon_eta, *config.edge_etas):
         for name in ("float32", "float64"):
-            with meta.implicit_path.float64() if name == "float64" else contextlib.nullcontext():
+            with meta.float64() if name == "float64" else contextlib.nullcontext():
                 td = td32 if name == "float32" else jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64)
                                                                            if jnp.issubdtype(a.dtype, jnp.floating) else a, td32)
                 m = meta.compare_modes(vl_for(td, False), [math.log(eta)], reverse_val_loss=vl_for(td, "sqrt"))

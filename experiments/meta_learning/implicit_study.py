@@ -28,7 +28,7 @@ import optax
 from experiments.benchmarks.timing import Timer
 from jaxreg.config import Hyper, TrainConfig, TrainData
 from jaxreg.meta.hypergrad import grid_hypergrad
-from jaxreg.meta.implicit_path import float64, holdout_loss, l2_path, path_hypergrad
+from jaxreg.meta.implicit import float64, holdout_loss, l2_path, path_hypergrad
 from jaxreg.meta.unrolled import make_val_loss
 from jaxreg.objective import Batch, Objective
 

@@ -15,7 +15,7 @@ loss through SGD itself? Here the answer is a tool:
   (Baydin et al. 2018) and :func:`hd_family` (the method traced) as optax transformations for
   the trainer; :func:`hypergradient_sgd` (η kept ≥ 0) and :func:`sgd_hd_runs`.
 * :func:`implicit_l2_hypergrad` (``implicit``): d L_val / d log λ at an optimum; :func:`l2_path`
-  (``implicit_path``): converged L2 paths (one λ or one per feature group) that ``jax.grad``
+  (``implicit``): converged L2 paths (one λ or one per feature group) that ``jax.grad``
   differentiates by the implicit function theorem, every λ at once.
 * :class:`Piecewise` (``schedules``): learnable per-epoch rates in ``Hyper.extra``.
 
@@ -25,7 +25,7 @@ from jaxreg.meta.hypergrad import (MODES, HyperGrad, compare_modes, default_fd_s
                                    grid_hypergrad_program, grid_loss_program, grid_val_loss, hypergrad,
                                    hypergrad_program, loss_program, value_and_hypergrad)
 from jaxreg.meta.implicit import ImplicitResult, implicit_l2, implicit_l2_hypergrad
-from jaxreg.meta.implicit_path import float64, holdout_loss, l2_path, path_hypergrad
+from jaxreg.meta.implicit import float64, holdout_loss, l2_path, path_hypergrad
 from jaxreg.meta.online import (HD_METHODS, HypergradientSGDState, HypergradientState, OnlineRuns, adam_hd,
                                 family_direction, hd_family, hypergradient, hypergradient_sgd, sgd_hd, sgd_hd_runs,
                                 sgdn_hd, trace_learning_rate)

@@ -1,4 +1,4 @@
-"""jaxreg.meta.implicit_path / experiments.meta_learning.implicit_study: jax.grad through a converged L2 path (implicit
+"""jaxreg.meta.implicit / experiments.meta_learning.implicit_study: jax.grad through a converged L2 path (implicit
 function theorem, every λ at once) equals central differences of re-solved paths and the
 forward-mode derivative of a long converged training run; per-group λ by rescaling equals the
 one-λ solve when the groups agree. float64 (conftest), tiny synthetic problems, tolerances
@@ -12,7 +12,7 @@ import pytest
 from problems import softmax_problem
 
 from experiments.meta_learning import implicit_study as st
-from jaxreg.meta import implicit_path as ip
+from jaxreg.meta import implicit as ip
 from jaxreg.objective import Objective
 from jaxreg.solvers import solve_l2_path
 
