@@ -28,7 +28,7 @@ class Hyper(NamedTuple):
     learning_rate: η0; decay_time: T of η(t) = η0/(1 + t/T) (ignored by the constant schedule);
     l2, l1: λ₂ and λ₁ of the penalty (λ₂/2)‖W‖² + λ₁‖W‖₁; extra: further traced values by name,
     passed to an optimizer factory as keyword arguments (e.g. ``{"beta": 1e-3}`` for
-    ``hypergradient_sgd``, ``{"momentum": 0.9}`` for the momentum aliases) and readable by a
+    ``sgd_hd``, ``{"momentum": 0.9}`` for the momentum aliases) and readable by a
     schedule factory (e.g. a vector of per-epoch rates).
     """
 

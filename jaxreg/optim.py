@@ -11,7 +11,7 @@ differentiated with respect to them (no ``optax.inject_hyperparams`` needed).
 * An **optimizer** is an optax ``GradientTransformation``. ``TrainConfig.optimizer`` names one of
   the aliases (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``) or is a factory
   ``schedule -> GradientTransformation`` such as ``optax.adamw``, ``optax.lion`` or
-  :func:`jaxreg.meta.hypergradient_sgd`; further traced hyperparameters of the factory come from
+  :func:`jaxreg.meta.sgd_hd`; further traced hyperparameters of the factory come from
   ``hyper.extra`` as keyword arguments (``factory(schedule, **hyper.extra)``).
 """
 from __future__ import annotations

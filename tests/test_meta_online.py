@@ -287,3 +287,16 @@ def test_hypergradient_through_sgdn_hd_and_adam_hd(data, x64, hd):
     assert np.all(np.abs(np.asarray(fwd.grad)) > 1e-10)
     assert rel(rev.grad, fwd.grad) <= 1e-9
     assert rel(fd.grad, fwd.grad) <= 1e-6
+
+
+def test_the_older_sgd_hd_name_warns_and_matches_the_floored_sgd_hd():
+    params = {"W": jnp.ones(3)}
+    with pytest.warns(DeprecationWarning, match="sgd_hd"):
+        old = meta.hypergradient_sgd(0.1, beta=0.5)
+    new = meta.sgd_hd(0.1, beta=0.5, min_learning_rate=0.0)
+    so, sn = old.init(params), new.init(params)
+    for g in ({"W": jnp.array([1.0, -2.0, 0.5])}, {"W": jnp.array([-3.0, 2.0, -0.5])}):
+        uo, so = old.update(g, so, params)
+        un, sn = new.update(g, sn, params)
+        np.testing.assert_array_equal(uo["W"], un["W"])
+    assert float(sn.learning_rate) == 0.0  # the second product is negative: the floor holds η at 0

@@ -13,7 +13,8 @@ loss through SGD itself? Here the answer is a tool:
   several starts at once.
 * :func:`sgd_hd`, :func:`sgdn_hd`, :func:`adam_hd` (``online``): SGD-HD, SGDN-HD and Adam-HD
   (Baydin et al. 2018) and :func:`hd_family` (the method traced) as optax transformations for
-  the trainer; :func:`hypergradient_sgd` (η kept ≥ 0) and :func:`sgd_hd_runs`.
+  the trainer (``sgd_hd(..., min_learning_rate=0.0)`` keeps η ≥ 0; the older
+  :func:`hypergradient_sgd` warns) and :func:`sgd_hd_runs`.
 * :func:`implicit_l2_hypergrad` (``implicit``): d L_val / d log λ at an optimum; :func:`l2_path`
   (``implicit``): converged L2 paths (one λ or one per feature group) that ``jax.grad``
   differentiates by the implicit function theorem, every λ at once.

@@ -20,12 +20,14 @@ Algorithms 4-6, share one shape. With g_t = ∇f(θ_{t−1}) and the base method
 ``optax.sgd`` / ``optax.adam`` chain with the learning rate, so β = 0 reproduces them bit for
 bit); :func:`hd_family` has the base method as a traced value (``method`` 0, 1, 2 = SGD,
 SGDN, Adam), so the six methods of the paper (β = 0: the baselines) train as ONE vmapped
-program. :func:`hypergradient_sgd` is SGD-HD with η kept ≥ 0; :func:`sgd_hd_runs` runs it
+program. :func:`sgd_hd` with ``min_learning_rate=0.0`` keeps η ≥ 0 (the older name
+:func:`hypergradient_sgd` warns); :func:`sgd_hd_runs` runs it
 from a set of (η0, β).
 """
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -93,12 +95,16 @@ def hypergradient(direction: optax.GradientTransformation, learning_rate, beta, 
     return optax.GradientTransformation(init, update)
 
 
-def sgd_hd(learning_rate, beta=None) -> optax.GradientTransformation:
+def sgd_hd(learning_rate, beta=None, *, min_learning_rate: Optional[float] = None) -> optax.GradientTransformation:
     """SGD-HD (Algorithm 4): α_t = α_{t−1} + β g_t·g_{t−1}, θ_t = θ_{t−1} − α_t g_t. A trainer
     factory: ``TrainConfig(optimizer=functools.partial(sgd_hd, beta=1e-3))`` or β traced from
-    ``Hyper(extra={"beta": ...})``. β = 0 is ``optax.sgd`` exactly."""
+    ``Hyper(extra={"beta": ...})``. β = 0 is ``optax.sgd`` exactly. ``min_learning_rate``: a
+    floor, α_t = max(α_t, min_learning_rate) (0.0 keeps the rate from turning negative, which
+    would ascend); None: no floor."""
     _need_beta(beta, "sgd_hd")
-    return hypergradient(optax.identity(), learning_rate, beta)
+    if min_learning_rate is None:
+        return hypergradient(optax.identity(), learning_rate, beta)
+    return hypergradient(optax.identity(), learning_rate, beta, min_learning_rate=min_learning_rate)
 
 
 def sgdn_hd(learning_rate, beta=None, momentum=0.9) -> optax.GradientTransformation:
@@ -150,7 +156,7 @@ def hd_family(learning_rate, method=None, beta=None, momentum=0.9, b1=0.9, b2=0.
 
 
 def hypergradient_sgd(learning_rate, beta=None, *, min_learning_rate: float = 0.0) -> optax.GradientTransformation:
-    """SGD-HD with a floor: :func:`sgd_hd` with η kept ≥ ``min_learning_rate`` (0 by default: a
+    """Deprecated (a DeprecationWarning): use ``sgd_hd(..., min_learning_rate=0.0)``. SGD-HD with a floor: :func:`sgd_hd` with η kept ≥ ``min_learning_rate`` (0 by default: a
     negative rate would ascend):
 
         η_t = max(η_{t−1} + β ∇f(θ_{t−1}) · ∇f(θ_{t−2}), min_learning_rate),
@@ -159,8 +165,15 @@ def hypergradient_sgd(learning_rate, beta=None, *, min_learning_rate: float = 0.
     ``beta`` has no default value: None (what ``TrainConfig`` checks the factory with) raises
     ValueError.
     """
+    warnings.warn("hypergradient_sgd is sgd_hd(learning_rate, beta, min_learning_rate=0.0); call sgd_hd",
+                  DeprecationWarning, stacklevel=2)
     _need_beta(beta, "hypergradient_sgd")
     return hypergradient(optax.identity(), learning_rate, beta, min_learning_rate=min_learning_rate)
+
+
+def _sgd_hd_floored(learning_rate, beta=None):
+    """SGD-HD with η kept ≥ 0 (what :func:`sgd_hd_runs` runs)."""
+    return sgd_hd(learning_rate, beta, min_learning_rate=0.0)
 
 
 def trace_learning_rate(params, opt_state):
@@ -183,7 +196,7 @@ class OnlineRuns(NamedTuple):
 
 def sgd_hd_runs(objective: Objective, config: TrainConfig, data: TrainData, learning_rates, betas, *,
                 horizon: int, params0=None, key=None, base: Hyper = Hyper()) -> OnlineRuns:
-    """SGD-HD (:func:`hypergradient_sgd`) for each pair ``(learning_rates[g], betas[g])``,
+    """SGD-HD with η kept ≥ 0 (:func:`sgd_hd`, ``min_learning_rate=0.0``) for each pair ``(learning_rates[g], betas[g])``,
     ``horizon`` (K) updates of ``config``'s method and batches, trained as G models by
     :func:`jaxreg.engine.train_models` (η0 and β per-model traced values, one program); the
     adapted η is recorded after every update through ``step_trace``. ``base``: the other
@@ -198,7 +211,7 @@ def sgd_hd_runs(objective: Objective, config: TrainConfig, data: TrainData, lear
     if lr0.shape != beta.shape:
         raise ValueError(f"learning_rates and betas must have the same length, got {lr0.size} and {beta.size}")
     hcfg = horizon_config(config, data.train.X.shape[0], horizon)
-    hcfg = dataclasses.replace(hcfg, optimizer=hypergradient_sgd, step_trace=trace_learning_rate)
+    hcfg = dataclasses.replace(hcfg, optimizer=_sgd_hd_floored, step_trace=trace_learning_rate)
     hypers = engine.stack_hypers(lr0.size, base._replace(extra={**dict(base.extra), "beta": 0.0}),
                                  learning_rate=lr0, beta=beta)
     out = engine.train_models(objective, hcfg, data, hypers, keys=key, params0=params0, progress=False)
